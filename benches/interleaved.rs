@@ -1,0 +1,233 @@
+//! Interleaved sgemm comparison: mathblocks, faer and matrixmultiply called round-robin on the
+//! same inputs, so host speed drift hits every candidate alike; prints best-call and median
+//! GFLOP/s and the percentage of an FMA-peak probe measured in the same run.
+//!
+//! `cargo bench --bench interleaved [-- THREADS [SECONDS_PER_SHAPE]]` (default: 1 and 2 threads).
+
+use mathblocks::kernels::{self, Transpose};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+struct Shape {
+    name: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: Transpose,
+    tb: Transpose,
+}
+
+fn shapes() -> Vec<Shape> {
+    use Transpose::{No, Yes};
+    let sq = |name, s| Shape {
+        name,
+        m: s,
+        k: s,
+        n: s,
+        ta: No,
+        tb: No,
+    };
+    vec![
+        Shape {
+            name: "128x784x512 NN",
+            m: 128,
+            k: 784,
+            n: 512,
+            ta: No,
+            tb: No,
+        },
+        Shape {
+            name: "784x128x512 TN",
+            m: 784,
+            k: 128,
+            n: 512,
+            ta: Yes,
+            tb: No,
+        },
+        Shape {
+            name: "128x10x512 NT",
+            m: 128,
+            k: 10,
+            n: 512,
+            ta: No,
+            tb: Yes,
+        },
+        Shape {
+            name: "128x512x10 NN",
+            m: 128,
+            k: 512,
+            n: 10,
+            ta: No,
+            tb: No,
+        },
+        sq("256^3", 256),
+        sq("512^3", 512),
+        sq("1024^3", 1024),
+        sq("2048^3", 2048),
+    ]
+}
+
+fn peak_gflops() -> f64 {
+    let mut best = 0f64;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let (flops, sink) = kernels::fma_peak_probe(2_000_000);
+        black_box(sink);
+        best = best.max(flops as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
+fn stats(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (v[0], v[v.len() / 2])
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let threads: Vec<usize> = match args.first() {
+        Some(t) => t
+            .split(',')
+            .map(|x| x.parse().expect("THREADS: a number or comma list"))
+            .collect(),
+        None => vec![1, 2],
+    };
+    let budget = Duration::from_secs_f64(args.get(1).map_or(3.0, |s| s.parse().expect("SECONDS")));
+    let filter = std::env::var("SHAPES").ok();
+    println!("isa: {}", kernels::isa().name());
+    for &t in &threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap();
+        let par = if t == 1 {
+            faer::Par::Seq
+        } else {
+            faer::Par::rayon(t)
+        };
+        let peak = pool.install(peak_gflops) * t as f64;
+        println!("\n## {t} thread(s); FMA-peak probe {peak:.1} GFLOP/s");
+        println!(
+            "| shape | mathblocks best / median | faer best / median | matrixmultiply best / median |"
+        );
+        println!("|---|---|---|---|");
+        for s in shapes() {
+            if filter
+                .as_ref()
+                .is_some_and(|f| !s.name.contains(f.as_str()))
+            {
+                continue;
+            }
+            let (ar, ac) = if s.ta == Transpose::No {
+                (s.m, s.k)
+            } else {
+                (s.k, s.m)
+            };
+            let (br, bc) = if s.tb == Transpose::No {
+                (s.k, s.n)
+            } else {
+                (s.n, s.k)
+            };
+            let a: Vec<f32> = (0..ar * ac)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+                .collect();
+            let b: Vec<f32> = (0..br * bc)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+                .collect();
+            let mut c = vec![0f32; s.m * s.n];
+            let flops = 2.0 * (s.m * s.n * s.k) as f64;
+            let mut times: [Vec<f64>; 3] = Default::default();
+            let start = Instant::now();
+            // One call per candidate per round, until the budget is spent; the whole loop runs
+            // inside the pool so no call pays for a hop into it.
+            pool.install(|| {
+                while start.elapsed() < budget || times[0].len() < 5 {
+                    for (which, v) in times.iter_mut().enumerate() {
+                        let t0 = Instant::now();
+                        match which {
+                            0 => kernels::sgemm(
+                                s.ta, s.tb, s.m, s.n, s.k, 1.0, &a, ac, &b, bc, 0.0, &mut c, s.n,
+                            ),
+                            1 => {
+                                let am = faer::MatRef::from_row_major_slice(&a, ar, ac);
+                                let bm = faer::MatRef::from_row_major_slice(&b, br, bc);
+                                let am = if s.ta == Transpose::No {
+                                    am
+                                } else {
+                                    am.transpose()
+                                };
+                                let bm = if s.tb == Transpose::No {
+                                    bm
+                                } else {
+                                    bm.transpose()
+                                };
+                                let cm = faer::MatMut::from_row_major_slice_mut(&mut c, s.m, s.n);
+                                faer::linalg::matmul::matmul(
+                                    cm,
+                                    faer::Accum::Replace,
+                                    am,
+                                    bm,
+                                    1.0f32,
+                                    par,
+                                );
+                            }
+                            _ => {
+                                let (rsa, csa) = if s.ta == Transpose::No {
+                                    (ac as isize, 1)
+                                } else {
+                                    (1, ac as isize)
+                                };
+                                let (rsb, csb) = if s.tb == Transpose::No {
+                                    (bc as isize, 1)
+                                } else {
+                                    (1, bc as isize)
+                                };
+                                // SAFETY: strides describe the allocated a, b and c exactly.
+                                unsafe {
+                                    matrixmultiply::sgemm(
+                                        s.m,
+                                        s.k,
+                                        s.n,
+                                        1.0,
+                                        a.as_ptr(),
+                                        rsa,
+                                        csa,
+                                        b.as_ptr(),
+                                        rsb,
+                                        csb,
+                                        0.0,
+                                        c.as_mut_ptr(),
+                                        s.n as isize,
+                                        1,
+                                    )
+                                }
+                            }
+                        }
+                        black_box(&mut c);
+                        v.push(flops / t0.elapsed().as_secs_f64() / 1e9);
+                    }
+                }
+            });
+            let cells: Vec<String> = times
+                .iter_mut()
+                .map(|v| {
+                    let (lo, med) = stats(v);
+                    let best = *v.last().unwrap();
+                    let _ = lo;
+                    format!(
+                        "{best:.1} / {med:.1} ({:.0}% / {:.0}%)",
+                        100.0 * best / peak,
+                        100.0 * med / peak
+                    )
+                })
+                .collect();
+            println!(
+                "| {} | {} | {} | {} |",
+                s.name, cells[0], cells[1], cells[2]
+            );
+        }
+    }
+}

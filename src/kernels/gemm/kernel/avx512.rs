@@ -1,0 +1,98 @@
+//! AVX-512F microkernel: a 12 x 32 tile of `__m512` accumulators.
+
+use super::{Store, Vector, tile};
+use std::arch::x86_64::*;
+
+#[derive(Clone, Copy)]
+pub(crate) struct V16(__m512);
+
+// SAFETY (whole impl): only reached from `kernel`, which runs with avx512f enabled and is
+// only selected after `is_x86_feature_detected!` confirmed it.
+impl Vector for V16 {
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { V16(_mm512_setzero_ps()) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { V16(_mm512_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees 16 readable floats at p.
+        V16(unsafe { _mm512_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees 16 writable floats at p.
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { V16(_mm512_fmadd_ps(self.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { V16(_mm512_mul_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { V16(_mm512_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { V16(_mm512_max_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f32) {
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
+    }
+}
+
+/// # Safety
+/// The CPU supports AVX-512F; the pointer contract of [`tile`] holds for MR = 12, NR = 32.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn kernel(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: forwarded contract; the target features are enabled on this function.
+    unsafe { tile::<V16, 12, 2>(kc, a, b, c, ldc, st) }
+}
+
+/// Independent FMA chains, for measuring this path's peak (benchmarks only): `iters` rounds of
+/// 24 independent 16-lane FMAs, i.e. `iters * 24 * 32` floating-point operations.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn fma_probe(iters: usize) -> f32 {
+    let mut acc = [_mm512_set1_ps(1.0); 24];
+    let m = _mm512_set1_ps(0.999_999);
+    let a = _mm512_set1_ps(1e-7);
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_fmadd_ps(*x, m, a);
+        }
+    }
+    let mut out = [0f32; 16];
+    let mut s = acc[0];
+    for x in &acc[1..] {
+        s = _mm512_add_ps(s, *x);
+    }
+    // SAFETY: out holds 16 floats.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), s) };
+    out.iter().sum()
+}

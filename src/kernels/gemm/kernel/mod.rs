@@ -1,0 +1,224 @@
+//! Microkernels: one generic register-tile body (`tile`) over a small SIMD vector trait, and one
+//! thin `#[target_feature]` wrapper per instruction set, plus the run-time ISA choice.
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+pub(crate) mod portable;
+
+use super::params::BlockSizes;
+use std::sync::OnceLock;
+
+/// The instruction-set path the kernels run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// x86-64 AVX-512F, 512-bit FMA.
+    Avx512,
+    /// x86-64 AVX2 with FMA, 256-bit.
+    Avx2,
+    /// Any CPU: `wide` vectors at the instruction set the crate was compiled for.
+    Portable,
+}
+
+impl Isa {
+    /// The lower-case name used by `MATHBLOCKS_ISA` (`avx512`, `avx2`, `portable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// Parses a name as accepted by `MATHBLOCKS_ISA`.
+    pub fn from_name(s: &str) -> Option<Isa> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "avx512" | "avx512f" => Some(Isa::Avx512),
+            "avx2" | "fma" => Some(Isa::Avx2),
+            "portable" | "generic" => Some(Isa::Portable),
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx512 | Isa::Avx2 => false,
+            Isa::Portable => true,
+        }
+    }
+
+    /// The paths this CPU supports, fastest first.
+    pub fn supported() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+            .into_iter()
+            .filter(|i| i.is_supported())
+            .collect()
+    }
+
+    /// Block sizes of this path's sgemm.
+    pub fn block_sizes(self) -> BlockSizes {
+        match self {
+            Isa::Avx512 => super::params::AVX512,
+            Isa::Avx2 => super::params::AVX2,
+            Isa::Portable => super::params::PORTABLE,
+        }
+    }
+}
+
+/// Name of the environment variable that forces a path (`avx512`, `avx2` or `portable`).
+pub const ISA_ENV: &str = "MATHBLOCKS_ISA";
+
+/// The path in use: the fastest this CPU supports, or the one named by `MATHBLOCKS_ISA` if the
+/// CPU supports it (an unsupported or unknown name is ignored, so forcing can never execute an
+/// illegal instruction). Decided once per process and cached.
+pub fn isa() -> Isa {
+    static CHOICE: OnceLock<Isa> = OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let forced = std::env::var(ISA_ENV).ok().and_then(|s| Isa::from_name(&s));
+        match forced {
+            Some(i) if i.is_supported() => i,
+            _ => Isa::supported()[0],
+        }
+    })
+}
+
+/// A SIMD vector of `LANES` f32, the only thing the generic tile body needs.
+///
+/// # Safety
+/// Implementations use instructions that the caller must have checked the CPU supports;
+/// pointers must be valid for `LANES` floats.
+pub(crate) trait Vector: Copy {
+    const LANES: usize;
+    unsafe fn zero() -> Self;
+    unsafe fn splat(x: f32) -> Self;
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(self, p: *mut f32);
+    /// `self * b + c`, fused where the ISA has FMA.
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self;
+    unsafe fn mul(self, b: Self) -> Self;
+    unsafe fn add(self, b: Self) -> Self;
+    /// Lane-wise maximum; a NaN in `self` gives `b`.
+    unsafe fn max(self, b: Self) -> Self;
+    /// Hints that the cache line holding `p` will be written soon (no-op where unsupported).
+    #[inline(always)]
+    unsafe fn prefetch(_p: *const f32) {}
+}
+
+/// What the microkernel applies to a tile as it stores it:
+/// `C = act(alpha·AB + beta·C + bias)`. `bias` points at `NR` floats or is null.
+#[derive(Clone, Copy)]
+pub(crate) struct Store {
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: *const f32,
+    pub relu: bool,
+}
+
+/// The microkernel signature: `kc` steps of packed A (`MR` floats a step) times packed B (`NR`
+/// floats a step) into the full `MR x NR` tile at `c` (row stride `ldc`).
+pub(crate) type Microkernel =
+    unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, st: Store);
+
+/// The generic register tile: `MR` rows by `NV` vectors of columns.
+///
+/// # Safety
+/// `a` holds `kc * MR` floats, `b` holds `kc * NV * LANES`, `c` is valid for an `MR x NR` tile
+/// with row stride `ldc`, `st.bias` is null or valid for `NR` floats, and `V`'s instructions
+/// are supported (the caller is a `#[target_feature]` wrapper).
+#[inline(always)]
+pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: every access below stays inside the extents stated in the contract above.
+    unsafe {
+        // C rows are often a multiple of 4 KB apart and collide in cache sets; fetching them
+        // now overlaps those misses with the k loop instead of stalling the stores after it.
+        for i in 0..MR {
+            V::prefetch(c.add(i * ldc));
+            V::prefetch(c.add(i * ldc + NV * V::LANES - 1));
+        }
+        let mut acc = [[V::zero(); NV]; MR];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc {
+            let mut bv = [V::zero(); NV];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = V::load(b.add(j * V::LANES));
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = V::splat(*a.add(i));
+                for j in 0..NV {
+                    row[j] = ai.mul_add(bv[j], row[j]);
+                }
+            }
+            a = a.add(MR);
+            b = b.add(NV * V::LANES);
+        }
+        let alpha = V::splat(st.alpha);
+        let beta = V::splat(st.beta);
+        let zero = V::zero();
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &r) in row.iter().enumerate() {
+                let p = c.add(i * ldc + j * V::LANES);
+                let mut v = r;
+                if st.alpha != 1.0 {
+                    v = v.mul(alpha);
+                }
+                // beta == 0 must not read C: it may hold NaN.
+                if st.beta != 0.0 {
+                    v = V::load(p).mul_add(beta, v);
+                }
+                if !st.bias.is_null() {
+                    v = v.add(V::load(st.bias.add(j * V::LANES)));
+                }
+                if st.relu {
+                    v = v.max(zero);
+                }
+                v.store(p);
+            }
+        }
+    }
+}
+
+/// The microkernel of a path.
+pub(crate) fn microkernel(isa: Isa) -> Microkernel {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => avx512::kernel,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::kernel,
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx512 | Isa::Avx2 => portable::kernel,
+        Isa::Portable => portable::kernel,
+    }
+}
+
+/// Runs independent FMA chains on the path in use for `iters` rounds and returns the number
+/// of floating-point operations done (a multiply-add counts two) and a checksum to keep the
+/// work alive. Benchmarks divide the first by the elapsed time to get this core's FMA peak,
+/// which sgemm efficiency is quoted against.
+pub fn fma_peak_probe(iters: usize) -> (u64, f32) {
+    match isa() {
+        // SAFETY: isa() only returns a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => (iters as u64 * 24 * 32, unsafe { avx512::fma_probe(iters) }),
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => (iters as u64 * 12 * 16, unsafe { avx2::fma_probe(iters) }),
+        _ => (iters as u64 * 8 * 16, portable::fma_probe(iters)),
+    }
+}

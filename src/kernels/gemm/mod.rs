@@ -1,0 +1,240 @@
+//! The sgemm driver: BLIS loops 5..1 around a register-tile microkernel, and the rayon split.
+//!
+//! The argument checks and the public signature live in `kernels/mod.rs`; this module assumes
+//! every slice is long enough for its dimensions.
+
+pub(crate) mod kernel;
+pub(crate) mod pack;
+pub mod params;
+
+use super::Transpose;
+use kernel::{Isa, Microkernel, Store};
+use pack::{PACK, pack_panels};
+use params::{BlockSizes, PARALLEL_MIN_FLOPS};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+/// One `C = act(alpha·op(A)·op(B) + beta·C + bias)` problem, with C behind a raw pointer so
+/// that threads can write disjoint blocks of it.
+pub(crate) struct Gemm<'a> {
+    pub ta: Transpose,
+    pub tb: Transpose,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub a: &'a [f32],
+    pub lda: usize,
+    pub b: &'a [f32],
+    pub ldb: usize,
+    pub beta: f32,
+    pub c: *mut f32,
+    pub ldc: usize,
+    /// Added to every row of C after alpha/beta (length n).
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+// SAFETY: the only non-Sync field is `c`; `run` hands each thread a disjoint block of C.
+unsafe impl Sync for Gemm<'_> {}
+
+impl Gemm<'_> {
+    /// Runs the problem on `isa`, splitting it over rayon's threads when it pays.
+    ///
+    /// # Safety
+    /// `c` is valid for writes (and reads, when beta != 0) of an `m x n` matrix with row
+    /// stride `ldc`; the slices are long enough (checked by the public wrappers).
+    pub(crate) unsafe fn run(&self, isa: Isa) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 || self.alpha == 0.0 {
+            // SAFETY: forwarded contract.
+            unsafe { self.scale_c() };
+            return;
+        }
+        let bs = isa.block_sizes();
+        let kern = kernel::microkernel(isa);
+        let threads = rayon::current_num_threads();
+        let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+        if threads < 2 || flops < PARALLEL_MIN_FLOPS {
+            // SAFETY: forwarded contract; the whole of C.
+            unsafe { self.serial(bs, kern, 0..m, 0..n) };
+            return;
+        }
+        // Split C into one block per thread, along rows when there are more rows than columns
+        // (each thread then packs all of B but only its rows of A), else along columns. Splits
+        // fall on multiples of MR / NR, so every tile is the one a serial run would compute and
+        // the result is bit-identical to it.
+        let (len, unit) = if m >= n { (m, bs.mr) } else { (n, bs.nr) };
+        let units = len.div_ceil(unit);
+        let parts = threads.min(units);
+        let per = units.div_ceil(parts) * unit;
+        (0..parts).into_par_iter().for_each(|t| {
+            let r = (t * per).min(len)..((t + 1) * per).min(len);
+            if r.is_empty() {
+                return;
+            }
+            // SAFETY: blocks of different t are disjoint, so no two threads touch one element.
+            unsafe {
+                if m >= n {
+                    self.serial(bs, kern, r, 0..n)
+                } else {
+                    self.serial(bs, kern, 0..m, r)
+                }
+            }
+        });
+    }
+
+    /// `C = act(beta·C + bias)`, for k == 0 or alpha == 0, where A and B contribute nothing.
+    unsafe fn scale_c(&self) {
+        for i in 0..self.m {
+            // SAFETY: row i of C is inside the matrix promised by `run`'s contract.
+            let row = unsafe { std::slice::from_raw_parts_mut(self.c.add(i * self.ldc), self.n) };
+            for (j, x) in row.iter_mut().enumerate() {
+                let mut v = if self.beta == 0.0 {
+                    0.0
+                } else {
+                    self.beta * *x
+                };
+                if let Some(b) = self.bias {
+                    v += b[j];
+                }
+                if self.relu && v.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                    v = 0.0;
+                }
+                *x = v;
+            }
+        }
+    }
+
+    /// The BLIS loops over the block `rows x cols` of C. `rows.start` is a multiple of MR and
+    /// `cols.start` a multiple of NR.
+    unsafe fn serial(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) {
+        let k = self.k;
+        // Even depth blocks: 784 becomes 4 x 196 rather than 3 x 256 + 16.
+        let kc_step = k.div_ceil(k.div_ceil(bs.kc));
+        let a_depth = self.ta == Transpose::No;
+        let b_depth = self.tb == Transpose::Yes;
+        PACK.with_borrow_mut(|(abuf, bbuf)| {
+            // LOOP 5: panels of NC columns.
+            for jc in cols.clone().step_by(bs.nc) {
+                let nc = bs.nc.min(cols.end - jc);
+                // LOOP 4: depth blocks of KC.
+                for p0 in (0..k).step_by(kc_step) {
+                    let kc = kc_step.min(k - p0);
+                    let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
+                    pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
+                    let last = p0 + kc == k;
+                    let beta = if p0 == 0 { self.beta } else { 1.0 };
+                    // LOOP 3: blocks of MC rows.
+                    for ic in rows.clone().step_by(bs.mc) {
+                        let mc = bs.mc.min(rows.end - ic);
+                        let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
+                        pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
+                        // LOOP 2: micro-panels of B (NR columns), kept in L1.
+                        for jr in (0..nc).step_by(bs.nr) {
+                            let bpanel = bp[jr * kc..].as_ptr();
+                            let bias = match self.bias {
+                                Some(b) if last => b[jc + jr..].as_ptr(),
+                                _ => std::ptr::null(),
+                            };
+                            let st = Store {
+                                alpha: self.alpha,
+                                beta,
+                                bias,
+                                relu: self.relu && last,
+                            };
+                            // LOOP 1: micro-panels of A (MR rows).
+                            for ir in (0..mc).step_by(bs.mr) {
+                                let apanel = ap[ir * kc..].as_ptr();
+                                let (i, j) = (ic + ir, jc + jr);
+                                let (h, w) = (bs.mr.min(rows.end - i), bs.nr.min(cols.end - j));
+                                // SAFETY: the panels hold kc*MR and kc*NR floats; the tile at
+                                // (i, j) is inside C when full, else `edge_tile` bounds it.
+                                unsafe {
+                                    let cp = self.c.add(i * self.ldc + j);
+                                    if h == bs.mr && w == bs.nr {
+                                        kern(kc, apanel, bpanel, cp, self.ldc, st);
+                                    } else {
+                                        edge_tile(
+                                            bs,
+                                            kern,
+                                            kc,
+                                            apanel,
+                                            bpanel,
+                                            cp,
+                                            self.ldc,
+                                            (h, w),
+                                            st,
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Largest MR x NR of any path (12 x 32).
+const MAX_TILE: usize = 384;
+
+#[repr(align(64))]
+#[allow(dead_code)] // only ever used through raw pointers
+struct Tile([f32; MAX_TILE]);
+
+/// A partial tile (h < MR or w < NR): run the full-tile kernel on a local copy and write back
+/// only the `h x w` part, so edges get exactly the arithmetic of interior tiles.
+///
+/// # Safety
+/// As for the microkernel, except that C only needs to be valid for `h x w`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn edge_tile(
+    bs: BlockSizes,
+    kern: Microkernel,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    (h, w): (usize, usize),
+    mut st: Store,
+) {
+    // The kernel writes the whole MR x NR tile and reads it only when beta != 0, so the buffer
+    // is initialised only then; the bias buffer only when there is a bias.
+    let mut tile = MaybeUninit::<Tile>::uninit();
+    let t = tile.as_mut_ptr() as *mut f32;
+    let mut bias = MaybeUninit::<Tile>::uninit();
+    let nr = bs.nr;
+    // SAFETY: reads and writes stay within h rows and w columns of C, and within the MR x NR
+    // (at most MAX_TILE) floats of the local buffers; nothing uninitialised is read.
+    unsafe {
+        if st.beta != 0.0 {
+            t.write_bytes(0, bs.mr * nr);
+            for i in 0..h {
+                std::ptr::copy_nonoverlapping(c.add(i * ldc), t.add(i * nr), w);
+            }
+        }
+        if !st.bias.is_null() {
+            let bp = bias.as_mut_ptr() as *mut f32;
+            bp.write_bytes(0, nr);
+            std::ptr::copy_nonoverlapping(st.bias, bp, w);
+            st.bias = bp;
+        }
+        kern(kc, a, b, t, nr, st);
+        for i in 0..h {
+            std::ptr::copy_nonoverlapping(t.add(i * nr), c.add(i * ldc), w);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Block sizes for the BLIS-style sgemm, one set per instruction-set path, all in this one place.
+//!
+//! The loops they cut (see `gemm/mod.rs`):
+//! - `NC` (loop 5, columns of C/B): a packed `KC x NC` panel of B is meant to live in L3.
+//! - `KC` (loop 4, the shared dimension): one `MR x KC` micro-panel of A plus one `KC x NR`
+//!   micro-panel of B should fit in L1 together, so the microkernel streams from L1.
+//! - `MC` (loop 3, rows of C/A): a packed `MC x KC` block of A should fit in (half of) L2.
+//! - `MR x NR` (loops 1 and 2): the register tile the microkernel keeps in accumulators.
+//!
+//! `MC` is a multiple of `MR` and `NC` a multiple of `NR`, so tiles never straddle blocks and
+//! a split of C at multiples of `MR` (rows) or `NR` (columns) gives bit-identical results.
+
+/// Block sizes of one microkernel family.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockSizes {
+    /// Rows of the register tile (rows of C per microkernel call).
+    pub mr: usize,
+    /// Columns of the register tile (columns of C per microkernel call).
+    pub nr: usize,
+    /// Depth of one packed panel (the k extent per pass).
+    pub kc: usize,
+    /// Rows of C (and A) per packed A block.
+    pub mc: usize,
+    /// Columns of C (and B) per packed B panel.
+    pub nc: usize,
+}
+
+/// AVX-512F: 32 zmm registers hold a 12 x 32 tile (24 accumulators) plus two B vectors and a
+/// broadcast. A 12x384 + 384x32 pair of micro-panels is 67 KB: L1 on these cores is 48 KB, so
+/// the B micro-panel (48 KB) is what stays in L1 while A streams from L2.
+pub const AVX512: BlockSizes = BlockSizes {
+    mr: 12,
+    nr: 32,
+    kc: 384,
+    mc: 192,
+    nc: 3072,
+};
+
+/// AVX2 + FMA: 16 ymm registers hold a 6 x 16 tile (12 accumulators) plus two B vectors and a
+/// broadcast. 6x256 + 256x16 floats is 22 KB, inside a 32 KB L1; a 144 x 256 A block is
+/// 144 KB, inside a 512 KB L2.
+pub const AVX2: BlockSizes = BlockSizes {
+    mr: 6,
+    nr: 16,
+    kc: 256,
+    mc: 144,
+    nc: 2048,
+};
+
+/// Portable (`wide`, SSE-width at default flags): a 4 x 8 tile of f32x8 (8 xmm registers of
+/// accumulators, 16 on an x86 baseline).
+pub const PORTABLE: BlockSizes = BlockSizes {
+    mr: 4,
+    nr: 8,
+    kc: 256,
+    mc: 128,
+    nc: 2048,
+};
+
+/// Below this many floating-point operations (2·m·n·k) sgemm stays on the calling thread:
+/// splitting costs a few microseconds of rayon wake-up, more than it saves.
+pub const PARALLEL_MIN_FLOPS: usize = 4_000_000;

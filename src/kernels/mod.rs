@@ -1,0 +1,135 @@
+//! The embedding API: free functions over flat, row-major `f32` slices.
+//!
+//! Conventions shared by every function here:
+//! - Matrices are row-major. A matrix with `rows` rows, `cols` columns and row stride `ld`
+//!   (`ld >= cols`) occupies `(rows - 1) * ld + cols` floats; elements past `cols` in a row
+//!   (the padding of a sub-matrix view) are never read or written.
+//! - Slice lengths are checked once on entry. A slice too short for its dimensions, or a row
+//!   stride smaller than the row, panics with a message naming the function, the argument and
+//!   the length it needs. Nothing is read or written out of bounds.
+//! - sgemm runs on the fastest instruction set this CPU has (AVX-512F, AVX2+FMA, or a portable
+//!   `wide` path), chosen once at run time; see [`isa`]. Large problems are split over rayon's
+//!   threads with results bit-identical to a single-threaded run.
+
+mod dense;
+mod elementwise;
+pub(crate) mod gemm;
+pub mod naive;
+mod softmax;
+
+pub use dense::dense_forward;
+pub use elementwise::{
+    add_bias_rows, argmax_rows, axpy, col_sums, relu_backward, relu_forward, scale,
+};
+pub use gemm::kernel::{ISA_ENV, Isa, fma_peak_probe, isa};
+pub use gemm::params;
+pub use softmax::{softmax_cross_entropy, softmax_rows};
+
+/// Whether a matrix operand is used as stored or transposed (cblas semantics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transpose {
+    /// Use the matrix as stored.
+    No,
+    /// Use the transpose of the stored matrix.
+    Yes,
+}
+
+/// The activation [`dense_forward`] applies in its epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `f(x) = x`.
+    Identity,
+    /// `f(x) = max(x, 0)` (NaN maps to 0).
+    Relu,
+}
+
+/// `C = alpha * op(A) * op(B) + beta * C`, row-major (cblas row-major semantics).
+///
+/// - op(A) is `m x k`: A is stored `m x k` with row stride `lda` ([`Transpose::No`]) or
+///   `k x m` with row stride `lda` ([`Transpose::Yes`]).
+/// - op(B) is `k x n`: B is stored `k x n` ([`Transpose::No`]) or `n x k` ([`Transpose::Yes`])
+///   with row stride `ldb`.
+/// - C is `m x n` with row stride `ldc`.
+///
+/// `beta == 0` never reads C (C may hold NaN). `m == 0 || n == 0` does nothing.
+/// `k == 0` or `alpha == 0` gives `C = beta * C` without reading A or B.
+///
+/// Runs on [`isa`]; problems of at least [`params::PARALLEL_MIN_FLOPS`] are split over the
+/// current rayon pool, with output identical to a one-thread run.
+///
+/// # Panics
+/// If a row stride is smaller than its row (`lda`, `ldb`, `ldc`), or if `a`, `b` or `c` is
+/// shorter than `(rows - 1) * ld + cols` of its stored shape. The message names `sgemm`, the
+/// argument and the length needed.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    ta: Transpose,
+    tb: Transpose,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (ar, ac) = if ta == Transpose::No { (m, k) } else { (k, m) };
+    let (br, bc) = if tb == Transpose::No { (k, n) } else { (n, k) };
+    check_matrix("sgemm", "a", a.len(), ar, ac, lda);
+    check_matrix("sgemm", "b", b.len(), br, bc, ldb);
+    check_matrix("sgemm", "c", c.len(), m, n, ldc);
+    let g = gemm::Gemm {
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c: c.as_mut_ptr(),
+        ldc,
+        bias: None,
+        relu: false,
+    };
+    // SAFETY: the lengths of a, b and c were checked against their shapes above.
+    unsafe { g.run(isa()) }
+}
+
+/// Floats a `rows x cols` matrix with row stride `ld` occupies.
+pub(crate) fn matrix_len(rows: usize, cols: usize, ld: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * ld + cols
+    }
+}
+
+/// Panics unless a slice of `len` floats holds a `rows x cols` matrix with row stride `ld`.
+#[track_caller]
+pub(crate) fn check_matrix(func: &str, arg: &str, len: usize, rows: usize, cols: usize, ld: usize) {
+    if rows > 1 && ld < cols {
+        panic!("{func}: row stride of `{arg}` is {ld}, smaller than its row of {cols} elements");
+    }
+    let need = matrix_len(rows, cols, ld);
+    if len < need {
+        panic!(
+            "{func}: `{arg}` has {len} elements but needs {need} ({rows} x {cols}, row stride {ld})"
+        );
+    }
+}
+
+/// Panics unless a slice of `len` elements has at least `need`.
+#[track_caller]
+pub(crate) fn check_len(func: &str, arg: &str, len: usize, need: usize, what: &str) {
+    if len < need {
+        panic!("{func}: `{arg}` has {len} elements but needs {need} ({what})");
+    }
+}

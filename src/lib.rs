@@ -1,0 +1,22 @@
+//! # mathblocks
+//!
+//! The mathematical building blocks of neural networks, fast on the CPU.
+//!
+//! - [`kernels`]: free functions over flat, row-major `f32` slices — a cache-blocked SIMD
+//!   sgemm with run-time CPU dispatch (AVX-512F, AVX2+FMA, portable), the fused dense layer
+//!   (`act(x·W + b)` with bias and relu applied as tiles are stored), stable softmax and fused
+//!   softmax cross-entropy, and the helpers backprop needs. [`kernels::naive`] holds a
+//!   plain-loop reference of each.
+//!
+//! Conventions: matrices are row-major; a leading dimension (`lda`, `ldb`, `ldc`) is the row
+//! stride in elements and may exceed the row length (sub-matrix views). Kernels check slice
+//! lengths on entry and panic with the function, argument and length needed; file readers
+//! and the CLI return errors instead.
+//!
+//! Dispatch needs no build flags: the instruction set is detected once at run time
+//! ([`kernels::isa`]) and can be forced with the `MATHBLOCKS_ISA` environment variable
+//! (`avx512`, `avx2`, `portable`; ignored if the CPU lacks it).
+
+#![warn(missing_docs)]
+
+pub mod kernels;

@@ -1,0 +1,704 @@
+//! Every kernel against its `naive` reference, on awkward shapes, on every dispatch path.
+//!
+//! This binary runs once on the default path; the `every_isa` test re-runs it as a child
+//! process with `MATHBLOCKS_ISA` forced to each other path this CPU supports.
+
+mod common;
+
+use common::{Rng, assert_padding_nan, matrix};
+use mathblocks::kernels::{self, Activation, Isa, Transpose, naive};
+use std::process::Command;
+
+const CHILD: &str = "MATHBLOCKS_TEST_CHILD";
+
+#[test]
+fn every_isa() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for isa in Isa::supported() {
+        if isa == kernels::isa() {
+            continue;
+        }
+        let out = Command::new(&exe)
+            .env(kernels::ISA_ENV, isa.name())
+            .env(CHILD, "1")
+            .args(["--test-threads", "2"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kernel tests failed on {}:\n{}\n{}",
+            isa.name(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("kernel tests passed on {}", isa.name());
+    }
+    for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
+        if !isa.is_supported() {
+            eprintln!("{}: not supported by this CPU, not tested here", isa.name());
+        }
+    }
+}
+
+#[test]
+fn forced_isa_is_the_one_in_use() {
+    if let Ok(name) = std::env::var(kernels::ISA_ENV) {
+        let want = Isa::from_name(&name).unwrap();
+        if want.is_supported() {
+            assert_eq!(kernels::isa(), want);
+        }
+    } else {
+        assert_eq!(kernels::isa(), Isa::supported()[0]);
+    }
+}
+
+/// Shapes that cross every blocking boundary of the path in use.
+fn small_dims() -> Vec<usize> {
+    let bs = kernels::isa().block_sizes();
+    let mut d = vec![
+        0,
+        1,
+        2,
+        3,
+        bs.mr - 1,
+        bs.mr,
+        bs.mr + 1,
+        bs.nr - 1,
+        bs.nr,
+        bs.nr + 1,
+    ];
+    d.sort();
+    d.dedup();
+    d
+}
+
+fn big_dims() -> Vec<usize> {
+    let bs = kernels::isa().block_sizes();
+    vec![
+        bs.kc - 1,
+        bs.kc,
+        bs.kc + 1,
+        bs.mc + 1,
+        127,
+        129,
+        257,
+        784,
+        1000,
+    ]
+}
+
+const TRANSPOSES: [(Transpose, Transpose); 4] = [
+    (Transpose::No, Transpose::No),
+    (Transpose::Yes, Transpose::No),
+    (Transpose::No, Transpose::Yes),
+    (Transpose::Yes, Transpose::Yes),
+];
+
+struct Case {
+    ta: Transpose,
+    tb: Transpose,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    beta: f32,
+    pad: usize,
+}
+
+impl Case {
+    fn stored(&self) -> ((usize, usize), (usize, usize)) {
+        let a = if self.ta == Transpose::No {
+            (self.m, self.k)
+        } else {
+            (self.k, self.m)
+        };
+        let b = if self.tb == Transpose::No {
+            (self.k, self.n)
+        } else {
+            (self.n, self.k)
+        };
+        (a, b)
+    }
+
+    /// Runs fast and naive on the same inputs (padding NaN, C NaN when beta == 0) and
+    /// compares; `exact` demands identical bits, else the error-model tolerance.
+    fn check(&self, rng: &mut Rng, exact: bool) {
+        let ((ar, ac), (br, bc)) = self.stored();
+        let (lda, ldb, ldc) = (ac + self.pad, bc + self.pad, self.n + self.pad);
+        let mut gen_ = || {
+            if exact {
+                rng.small_int()
+            } else {
+                rng.uniform()
+            }
+        };
+        let a = matrix(ar, ac, lda, &mut gen_);
+        let b = matrix(br, bc, ldb, &mut gen_);
+        let c0 = if self.beta == 0.0 {
+            matrix(self.m, self.n, ldc, || f32::NAN)
+        } else {
+            matrix(self.m, self.n, ldc, &mut gen_)
+        };
+        let (mut fast, mut slow) = (c0.clone(), c0.clone());
+        let Case {
+            ta,
+            tb,
+            m,
+            n,
+            k,
+            alpha,
+            beta,
+            ..
+        } = *self;
+        kernels::sgemm(
+            ta, tb, m, n, k, alpha, &a, lda, &b, ldb, beta, &mut fast, ldc,
+        );
+        let ctx = format!(
+            "{} {:?}{:?} m={m} n={n} k={k} alpha={alpha} beta={beta} pad={}",
+            kernels::isa().name(),
+            ta,
+            tb,
+            self.pad
+        );
+        assert_padding_nan(&fast, m, n, ldc, &ctx);
+        if exact {
+            naive::sgemm(
+                ta, tb, m, n, k, alpha, &a, lda, &b, ldb, beta, &mut slow, ldc,
+            );
+            for i in 0..m {
+                for j in 0..n {
+                    let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
+                    assert!(f == s, "{ctx}: C[{i}][{j}] = {f}, naive {s}");
+                }
+            }
+            return;
+        }
+        // f64 reference and the error model |err| <= (k + 2) eps (|alpha| sum|a||b| + |beta c|).
+        let at = |i: usize, p: usize| {
+            if ta == Transpose::No {
+                a[i * lda + p]
+            } else {
+                a[p * lda + i]
+            }
+        };
+        let bt = |p: usize, j: usize| {
+            if tb == Transpose::No {
+                b[p * ldb + j]
+            } else {
+                b[j * ldb + p]
+            }
+        };
+        let mut worst = (0.0f64, 0, 0);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut s, mut mag) = (0f64, 0f64);
+                for p in 0..k {
+                    s += at(i, p) as f64 * bt(p, j) as f64;
+                    mag += (at(i, p) as f64 * bt(p, j) as f64).abs();
+                }
+                let old = if beta == 0.0 {
+                    0.0
+                } else {
+                    c0[i * ldc + j] as f64
+                };
+                let want = alpha as f64 * s + beta as f64 * old;
+                let tol = (k as f64 + 2.0)
+                    * f32::EPSILON as f64
+                    * ((alpha as f64).abs() * mag + (beta as f64 * old).abs())
+                    + 1e-30;
+                let err = (fast[i * ldc + j] as f64 - want).abs();
+                if err / tol > worst.0 {
+                    worst = (err / tol, i, j);
+                }
+            }
+        }
+        assert!(
+            worst.0 <= 1.0,
+            "{ctx}: worst C[{}][{}] is {:.2}x the tolerance",
+            worst.1,
+            worst.2,
+            worst.0
+        );
+    }
+}
+
+const ALPHAS: [f32; 3] = [0.0, 1.0, -2.5];
+const BETAS_EXACT: [f32; 2] = [0.0, 1.0];
+
+#[test]
+fn sgemm_exact_small_shapes_all_transposes() {
+    let mut rng = Rng::new(1);
+    let d = small_dims();
+    let mut count = 0usize;
+    for &(ta, tb) in &TRANSPOSES {
+        for &m in &d {
+            for &n in &d {
+                for &k in &d {
+                    let alpha = ALPHAS[count % 3];
+                    let beta = BETAS_EXACT[(count / 3) % 2];
+                    Case {
+                        ta,
+                        tb,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        beta,
+                        pad: count % 3,
+                    }
+                    .check(&mut rng, true);
+                    count += 1;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sgemm_exact_block_boundaries() {
+    let mut rng = Rng::new(2);
+    let small = [1, 5, 17];
+    let mut count = 0usize;
+    for &(ta, tb) in &TRANSPOSES {
+        for &v in &big_dims() {
+            for &s in &small {
+                for (m, n, k) in [(v, s, 9), (s, v, 9), (s, 9, v), (v, 33, 65)] {
+                    let alpha = ALPHAS[count % 3];
+                    let beta = BETAS_EXACT[(count / 3) % 2];
+                    Case {
+                        ta,
+                        tb,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        beta,
+                        pad: 1 + count % 2,
+                    }
+                    .check(&mut rng, true);
+                    count += 1;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sgemm_random_within_error_model() {
+    let mut rng = Rng::new(3);
+    let shapes = [
+        (128, 512, 784),
+        (784, 512, 128),
+        (128, 784, 10),
+        (128, 10, 512),
+        (129, 257, 300),
+        (61, 1000, 47),
+        (1000, 7, 257),
+    ];
+    for (idx, &(m, n, k)) in shapes.iter().enumerate() {
+        for (t, &(ta, tb)) in TRANSPOSES.iter().enumerate() {
+            for &beta in &[0.0, 1.0, 0.3] {
+                let alpha = ALPHAS[(idx + t) % 3].max(if beta == 0.3 { -2.5 } else { -9.0 });
+                Case {
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    beta,
+                    pad: t % 2 * 3,
+                }
+                .check(&mut rng, false);
+            }
+        }
+    }
+}
+
+#[test]
+fn sgemm_beta_zero_ignores_nan_in_c_and_k_zero_scales() {
+    let (m, n) = (7, 19);
+    let a = vec![1.0f32; m * 3];
+    let b = vec![2.0f32; 3 * n];
+    let mut c = vec![f32::NAN; m * n];
+    kernels::sgemm(
+        Transpose::No,
+        Transpose::No,
+        m,
+        n,
+        3,
+        1.0,
+        &a,
+        3,
+        &b,
+        n,
+        0.0,
+        &mut c,
+        n,
+    );
+    assert!(c.iter().all(|&v| v == 6.0));
+    kernels::sgemm(
+        Transpose::No,
+        Transpose::No,
+        m,
+        n,
+        0,
+        1.0,
+        &a,
+        3,
+        &b,
+        n,
+        0.5,
+        &mut c,
+        n,
+    );
+    assert!(c.iter().all(|&v| v == 3.0), "k == 0 must give C = beta * C");
+    kernels::sgemm(
+        Transpose::No,
+        Transpose::No,
+        m,
+        n,
+        0,
+        1.0,
+        &[],
+        1,
+        &[],
+        n,
+        0.0,
+        &mut c,
+        n,
+    );
+    assert!(
+        c.iter().all(|&v| v == 0.0),
+        "k == 0 with beta == 0 gives zeros"
+    );
+    let mut untouched = vec![f32::NAN; 4];
+    kernels::sgemm(
+        Transpose::No,
+        Transpose::No,
+        0,
+        4,
+        3,
+        1.0,
+        &[],
+        3,
+        &b,
+        n,
+        0.0,
+        &mut untouched,
+        4,
+    );
+    kernels::sgemm(
+        Transpose::No,
+        Transpose::No,
+        1,
+        0,
+        3,
+        1.0,
+        &a,
+        3,
+        &[],
+        0,
+        0.0,
+        &mut untouched,
+        4,
+    );
+    assert!(
+        untouched.iter().all(|v| v.is_nan()),
+        "m == 0 or n == 0 must not write"
+    );
+}
+
+fn bitwise(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn sgemm_threads_give_serial_bits() {
+    let mut rng = Rng::new(4);
+    for &(ta, tb, m, n, k) in &[
+        (Transpose::No, Transpose::No, 300, 301, 257),
+        (Transpose::Yes, Transpose::No, 784, 512, 128),
+        (Transpose::No, Transpose::Yes, 128, 784, 512),
+        (Transpose::No, Transpose::No, 37, 1000, 300),
+    ] {
+        let ((ar, ac), (br, bc)) = Case {
+            ta,
+            tb,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: 0.0,
+            pad: 0,
+        }
+        .stored();
+        let a = matrix(ar, ac, ac, || rng.uniform());
+        let b = matrix(br, bc, bc, || rng.uniform());
+        let run = |threads: usize| {
+            let mut c = vec![0.5f32; m * n];
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| kernels::sgemm(ta, tb, m, n, k, 0.7, &a, ac, &b, bc, 0.3, &mut c, n));
+            bitwise(&c)
+        };
+        let serial = run(1);
+        assert!(serial == run(2), "2 threads differ from 1 at {m}x{n}x{k}");
+        assert!(serial == run(3), "3 threads differ from 1 at {m}x{n}x{k}");
+    }
+}
+
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let err = std::panic::catch_unwind(f).expect_err("expected a panic");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap()
+}
+
+#[test]
+fn short_slices_panic_naming_function_argument_and_length() {
+    let msg = panic_message(|| {
+        let mut c = vec![0.0; 4];
+        kernels::sgemm(
+            Transpose::No,
+            Transpose::No,
+            2,
+            2,
+            3,
+            1.0,
+            &[0.0; 5],
+            3,
+            &[0.0; 6],
+            2,
+            0.0,
+            &mut c,
+            2,
+        )
+    });
+    assert!(
+        msg.contains("sgemm") && msg.contains("`a`") && msg.contains("needs 6"),
+        "{msg}"
+    );
+    let msg = panic_message(|| {
+        let mut c = vec![0.0; 5];
+        kernels::sgemm(
+            Transpose::No,
+            Transpose::No,
+            2,
+            2,
+            3,
+            1.0,
+            &[0.0; 6],
+            3,
+            &[0.0; 6],
+            2,
+            0.0,
+            &mut c,
+            4,
+        )
+    });
+    assert!(msg.contains("`c`") && msg.contains("needs 6"), "{msg}");
+    let msg = panic_message(|| {
+        let mut c = vec![0.0; 4];
+        kernels::sgemm(
+            Transpose::No,
+            Transpose::No,
+            2,
+            2,
+            3,
+            1.0,
+            &[0.0; 6],
+            2,
+            &[0.0; 6],
+            2,
+            0.0,
+            &mut c,
+            2,
+        )
+    });
+    assert!(msg.contains("row stride of `a`"), "{msg}");
+    let msg = panic_message(|| {
+        let mut out = vec![0.0; 8];
+        kernels::dense_forward(
+            &[0.0; 6],
+            &[0.0; 12],
+            &[0.0; 3],
+            &mut out,
+            2,
+            3,
+            4,
+            Activation::Relu,
+        )
+    });
+    assert!(
+        msg.contains("dense_forward") && msg.contains("`bias`") && msg.contains("needs 4"),
+        "{msg}"
+    );
+    let msg = panic_message(|| {
+        let mut g = vec![0.0; 4];
+        kernels::softmax_cross_entropy(&[0.0; 4], &[0, 2], &mut g, 2, 2);
+    });
+    assert!(
+        msg.contains("softmax_cross_entropy") && msg.contains("label 2 in row 1"),
+        "{msg}"
+    );
+    let msg = panic_message(|| kernels::softmax_rows(&mut [0.0; 5], 2, 3));
+    assert!(
+        msg.contains("softmax_rows") && msg.contains("needs 6"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn dense_forward_matches_naive_exactly() {
+    let mut rng = Rng::new(5);
+    let d = small_dims();
+    let mut shapes: Vec<(usize, usize, usize)> = Vec::new();
+    for &b in &d {
+        for &o in &d {
+            shapes.push((b, 5, o));
+        }
+    }
+    shapes.extend([
+        (128, 784, 512),
+        (128, 512, 10),
+        (1, 784, 512),
+        (3, 0, 7),
+        (130, 257, 33),
+    ]);
+    for (batch, in_dim, out_dim) in shapes {
+        let x = matrix(batch, in_dim, in_dim, || rng.small_int());
+        let w = matrix(in_dim, out_dim, out_dim, || rng.small_int());
+        let bias = matrix(1, out_dim, out_dim, || rng.small_int());
+        for act in [Activation::Identity, Activation::Relu] {
+            let mut fast = vec![f32::NAN; batch * out_dim];
+            let mut slow = vec![0.0; batch * out_dim];
+            kernels::dense_forward(&x, &w, &bias, &mut fast, batch, in_dim, out_dim, act);
+            naive::dense_forward(&x, &w, &bias, &mut slow, batch, in_dim, out_dim, act);
+            assert!(
+                bitwise(&fast) == bitwise(&slow),
+                "dense {act:?} {batch}x{in_dim}x{out_dim}"
+            );
+        }
+    }
+}
+
+#[test]
+fn softmax_rows_edge_rows_and_against_naive() {
+    let inf = f32::INFINITY;
+    let mut x = vec![
+        1000.0, -1000.0, 0.0, //
+        -inf, 0.0, 1.0, //
+        -inf, -inf, -inf, //
+        inf, 1.0, inf, //
+        88.0, 88.5, 89.0,
+    ];
+    let mut want = x.clone();
+    kernels::softmax_rows(&mut x, 5, 3);
+    naive::softmax_rows(&mut want, 5, 3);
+    for (r, row) in x.chunks(3).enumerate() {
+        assert!(row.iter().all(|v| v.is_finite()), "row {r}: {row:?}");
+        let s: f32 = row.iter().sum();
+        assert!((s - 1.0).abs() < 1e-6, "row {r} sums to {s}");
+    }
+    assert_eq!(&x[..3], &[1.0, 0.0, 0.0]);
+    assert_eq!(&x[9..12], &[0.5, 0.0, 0.5]);
+    let mut rng = Rng::new(6);
+    for &(rows, cols) in &[(1, 1), (3, 10), (128, 10), (70, 1000)] {
+        let mut a = matrix(rows, cols, cols, || 20.0 * rng.uniform());
+        let mut b = a.clone();
+        kernels::softmax_rows(&mut a, rows, cols);
+        naive::softmax_rows(&mut b, rows, cols);
+        for (i, (&u, &v)) in a.iter().zip(&b).enumerate() {
+            // exp(x - max) carries the rounding of x - max: relative error about |x - max| * eps.
+            assert!(
+                (u - v).abs() <= 1e-5 * v + 1e-30,
+                "{rows}x{cols} [{i}]: {u} vs {v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_matches_naive() {
+    let mut rng = Rng::new(7);
+    for &(rows, cols) in &[(1, 1), (1, 10), (128, 10), (33, 3), (700, 100)] {
+        let logits = matrix(rows, cols, cols, || 30.0 * rng.uniform());
+        let labels: Vec<u32> = (0..rows)
+            .map(|_| (rng.next_u64() % cols as u64) as u32)
+            .collect();
+        let (mut g1, mut g2) = (vec![f32::NAN; rows * cols], vec![0.0; rows * cols]);
+        let l1 = kernels::softmax_cross_entropy(&logits, &labels, &mut g1, rows, cols);
+        let l2 = naive::softmax_cross_entropy(&logits, &labels, &mut g2, rows, cols);
+        assert!(
+            (l1 - l2).abs() <= 1e-5 * l2.abs().max(1.0),
+            "{rows}x{cols}: loss {l1} vs {l2}"
+        );
+        for (i, (&u, &v)) in g1.iter().zip(&g2).enumerate() {
+            assert!(
+                (u - v).abs() <= 1e-6 / rows as f32,
+                "{rows}x{cols} grad[{i}]: {u} vs {v}"
+            );
+        }
+        for row in g1.chunks(cols) {
+            assert!(
+                row.iter().sum::<f32>().abs() < 1e-5,
+                "gradient rows sum to 0"
+            );
+        }
+    }
+    // Extreme logits: the loss is finite and exact enough.
+    let mut g = [0.0; 2];
+    let l = kernels::softmax_cross_entropy(&[1000.0, -1000.0], &[1], &mut g, 1, 2);
+    assert!((l - 2000.0).abs() < 1e-3, "{l}");
+    assert_eq!(g, [1.0, -1.0]);
+    assert_eq!(
+        kernels::softmax_cross_entropy(&[], &[], &mut [], 0, 10),
+        0.0
+    );
+}
+
+#[test]
+fn elementwise_kernels_match_naive() {
+    let mut rng = Rng::new(8);
+    for &(rows, cols) in &[(0, 3), (1, 1), (7, 13), (128, 512), (3, 0)] {
+        let x = matrix(rows, cols, cols, || rng.uniform());
+        let bias = matrix(1, cols, cols, || rng.uniform());
+        let (mut s1, mut s2) = (vec![f32::NAN; cols], vec![f32::NAN; cols]);
+        kernels::col_sums(&x, rows, cols, &mut s1);
+        naive::col_sums(&x, rows, cols, &mut s2);
+        assert!(bitwise(&s1) == bitwise(&s2), "col_sums {rows}x{cols}");
+        let (mut a, mut b) = (x.clone(), x.clone());
+        kernels::add_bias_rows(&mut a, &bias, rows, cols);
+        naive::add_bias_rows(&mut b, &bias, rows, cols);
+        assert!(bitwise(&a) == bitwise(&b), "add_bias_rows {rows}x{cols}");
+        kernels::relu_forward(&mut a);
+        naive::relu_forward(&mut b);
+        assert!(bitwise(&a) == bitwise(&b), "relu_forward");
+        let (mut g1, mut g2) = (x.clone(), x.clone());
+        kernels::relu_backward(&mut g1, &a);
+        naive::relu_backward(&mut g2, &b);
+        assert!(bitwise(&g1) == bitwise(&g2), "relu_backward");
+        kernels::axpy(-0.3, &x, &mut g1);
+        naive::axpy(-0.3, &x, &mut g2);
+        assert!(bitwise(&g1) == bitwise(&g2), "axpy");
+        kernels::scale(1.7, &mut g1);
+        naive::scale(1.7, &mut g2);
+        assert!(bitwise(&g1) == bitwise(&g2), "scale");
+        if cols > 0 {
+            let (mut i1, mut i2) = (vec![99; rows], vec![98; rows]);
+            kernels::argmax_rows(&x, rows, cols, &mut i1);
+            naive::argmax_rows(&x, rows, cols, &mut i2);
+            assert_eq!(i1, i2, "argmax_rows {rows}x{cols}");
+        }
+    }
+    let mut idx = [0u32; 2];
+    kernels::argmax_rows(&[f32::NAN, 1.0, 3.0, 3.0, 2.0, f32::NAN], 2, 3, &mut idx);
+    assert_eq!(idx, [2, 0]);
+}
