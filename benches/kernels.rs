@@ -6,7 +6,7 @@
 //! The `fma_peak` group measures the core's FMA peak on the path in use, for % of peak.
 //! Threads: rayon's default (all cores); `RAYON_NUM_THREADS=1` for one core (faer follows).
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mathblocks::kernels::{self, Activation, Transpose, naive};
 use std::hint::black_box;
 use std::time::Duration;

@@ -8,6 +8,10 @@
 //!   softmax cross-entropy, and the helpers backprop needs. [`kernels::naive`] holds a
 //!   plain-loop reference of each.
 //!
+//! - [`nn`]: a Keras-like `Sequential` model of dense layers with SGD/momentum, RMSprop and
+//!   Adam, trained on flat buffers with the kernels above.
+//! - [`data`]: MNIST-layout IDX files and TensorFlow's iris CSV (IDX needs the `io` feature).
+//!
 //! Conventions: matrices are row-major; a leading dimension (`lda`, `ldb`, `ldc`) is the row
 //! stride in elements and may exceed the row length (sub-matrix views). Kernels check slice
 //! lengths on entry and panic with the function, argument and length needed; file readers
@@ -19,4 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod kernels;
+pub mod nn;
+pub mod rng;

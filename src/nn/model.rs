@@ -1,0 +1,688 @@
+//! `Sequential`: construction (Glorot-uniform init), forward, fused backward, fit, evaluate
+//! and predict. The training loop allocates nothing per step: a [`Workspace`] sized once per
+//! batch size holds every activation and gradient buffer.
+
+use super::optim::{OptState, Optimizer};
+use crate::data::{Dataset, permutation};
+use crate::kernels::{self, Activation, Transpose};
+use crate::rng::Rng;
+use std::fmt;
+use std::time::Instant;
+
+/// A layer's activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// No activation (logits).
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// Row-wise softmax (probabilities). With sparse categorical cross-entropy it is fused
+    /// into the loss.
+    Softmax,
+}
+
+impl Act {
+    /// The name used in checkpoints (`linear`, `relu`, `softmax`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Linear => "linear",
+            Act::Relu => "relu",
+            Act::Softmax => "softmax",
+        }
+    }
+    /// Parses [`Act::name`].
+    pub fn from_name(s: &str) -> Option<Act> {
+        match s {
+            "linear" | "none" => Some(Act::Linear),
+            "relu" => Some(Act::Relu),
+            "softmax" => Some(Act::Softmax),
+            _ => None,
+        }
+    }
+}
+
+/// A dense layer to add: `units` outputs and an activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dense {
+    /// Output width.
+    pub units: usize,
+    /// Activation.
+    pub act: Act,
+}
+
+impl Dense {
+    /// `Dense(units, activation)`.
+    pub fn new(units: usize, act: Act) -> Dense {
+        Dense { units, act }
+    }
+}
+
+/// A built layer: its shape, activation and where its parameters sit in the flat buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// Input width.
+    pub in_dim: usize,
+    /// Output width.
+    pub out_dim: usize,
+    /// Activation.
+    pub act: Act,
+    /// Offset of the `(in_dim, out_dim)` kernel in the parameter buffer.
+    pub w_off: usize,
+    /// Offset of the `out_dim` bias in the parameter buffer.
+    pub b_off: usize,
+}
+
+/// Loss functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Sparse categorical cross-entropy on integer labels, fused with a final softmax (or
+    /// applied to logits when the last layer is linear).
+    SparseCategoricalCrossentropy,
+    /// Mean squared error between the outputs and the one-hot encoding of the labels, averaged
+    /// over outputs and examples (Keras `mean_squared_error`).
+    MeanSquaredError,
+}
+
+/// Why training stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    /// The loss became NaN or infinite.
+    NonFinite {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Step within the epoch (1-based).
+        step: usize,
+        /// The learning rate in use.
+        lr: f32,
+        /// The loss value.
+        loss: f32,
+    },
+    /// The configuration or data do not fit the model.
+    Invalid(String),
+    /// `on_step` asked to stop (e.g. on Ctrl-C) during this epoch (1-based).
+    Interrupted {
+        /// The epoch that was cut short.
+        epoch: usize,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::NonFinite {
+                epoch,
+                step,
+                lr,
+                loss,
+            } => write!(
+                f,
+                "loss became {loss} at epoch {epoch}, step {step} (learning rate {lr}); training stopped, try a lower learning rate"
+            ),
+            TrainError::Invalid(msg) => f.write_str(msg),
+            TrainError::Interrupted { epoch } => write!(f, "interrupted during epoch {epoch}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// Settings of [`Sequential::fit`].
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Examples per step (the last step of an epoch may be smaller, as in Keras).
+    pub batch_size: usize,
+    /// Seed of the per-epoch shuffle.
+    pub seed: u64,
+    /// Shuffle the training data before each epoch.
+    pub shuffle: bool,
+}
+
+impl Default for FitConfig {
+    fn default() -> FitConfig {
+        FitConfig {
+            epochs: 5,
+            batch_size: 128,
+            seed: 0,
+            shuffle: true,
+        }
+    }
+}
+
+/// Metrics of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochLog {
+    /// Mean training loss over the epoch's steps (weighted by batch size).
+    pub loss: f32,
+    /// Training accuracy over the epoch.
+    pub accuracy: f32,
+    /// Loss on the validation data, if any.
+    pub val_loss: Option<f32>,
+    /// Accuracy on the validation data, if any.
+    pub val_accuracy: Option<f32>,
+    /// Wall time of the epoch's training steps, in seconds (validation excluded).
+    pub seconds: f64,
+}
+
+/// Per-epoch metrics of a fit.
+pub type History = Vec<EpochLog>;
+
+/// What [`Sequential::fit`] reports after each step.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Total epochs.
+    pub epochs: usize,
+    /// Steps done in this epoch.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Running mean loss of this epoch.
+    pub loss: f32,
+    /// Running accuracy of this epoch.
+    pub accuracy: f32,
+    /// Seconds since the epoch started.
+    pub seconds: f64,
+}
+
+/// Buffers for one batch size: activations of every layer, the output gradient, a gathered
+/// input batch and the parameter gradients. Made once, reused for every step.
+pub struct Workspace {
+    batch: usize,
+    acts: Vec<Vec<f32>>,
+    dz: Vec<f32>,
+    da: Vec<f32>,
+    x: Vec<f32>,
+    y: Vec<u32>,
+    pred: Vec<u32>,
+    grads: Vec<f32>,
+}
+
+/// A stack of dense layers, Keras `Sequential`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sequential {
+    input_dim: usize,
+    layers: Vec<Layer>,
+    params: Vec<f32>,
+    loss: Loss,
+}
+
+impl Sequential {
+    /// Builds the model for inputs of `input_dim` features, with Glorot-uniform kernels
+    /// (`U(±sqrt(6 / (in + out)))`, as Keras) and zero biases, from `seed`.
+    pub fn new(
+        input_dim: usize,
+        layers: &[Dense],
+        loss: Loss,
+        seed: u64,
+    ) -> Result<Sequential, TrainError> {
+        let mut m = Sequential::zeros(input_dim, layers, loss)?;
+        let mut rng = Rng::new(seed);
+        for l in &m.layers {
+            let limit = (6.0 / (l.in_dim + l.out_dim) as f32).sqrt();
+            for w in &mut m.params[l.w_off..l.b_off] {
+                *w = rng.uniform(-limit, limit);
+            }
+        }
+        Ok(m)
+    }
+
+    /// The same architecture with every parameter zero (for loading weights into).
+    pub fn zeros(input_dim: usize, layers: &[Dense], loss: Loss) -> Result<Sequential, TrainError> {
+        if input_dim == 0 {
+            return Err(TrainError::Invalid("the input has 0 features".into()));
+        }
+        if layers.is_empty() {
+            return Err(TrainError::Invalid(
+                "a model needs at least one layer".into(),
+            ));
+        }
+        let mut built = Vec::with_capacity(layers.len());
+        let (mut in_dim, mut off) = (input_dim, 0);
+        for (i, d) in layers.iter().enumerate() {
+            if d.units == 0 {
+                return Err(TrainError::Invalid(format!("layer {i} has 0 units")));
+            }
+            if d.act == Act::Softmax && i + 1 != layers.len() {
+                return Err(TrainError::Invalid(format!(
+                    "softmax is only supported on the last layer (layer {i})"
+                )));
+            }
+            let w_off = off;
+            let b_off = w_off + in_dim * d.units;
+            off = b_off + d.units;
+            built.push(Layer {
+                in_dim,
+                out_dim: d.units,
+                act: d.act,
+                w_off,
+                b_off,
+            });
+            in_dim = d.units;
+        }
+        Ok(Sequential {
+            input_dim,
+            layers: built,
+            params: vec![0.0; off],
+            loss,
+        })
+    }
+
+    /// Input features.
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+    /// Output width (classes).
+    pub fn output_dim(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.out_dim)
+    }
+    /// The layers.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+    /// All parameters, flat (see the module docs for the layout).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+    /// All parameters, mutable.
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+    /// Layer `i`'s kernel, `(in_dim, out_dim)` row-major.
+    pub fn kernel(&self, i: usize) -> &[f32] {
+        let l = &self.layers[i];
+        &self.params[l.w_off..l.b_off]
+    }
+    /// Layer `i`'s bias.
+    pub fn bias(&self, i: usize) -> &[f32] {
+        let l = &self.layers[i];
+        &self.params[l.b_off..l.b_off + l.out_dim]
+    }
+
+    /// Buffers for batches of up to `batch` examples.
+    pub fn workspace(&self, batch: usize) -> Workspace {
+        Workspace {
+            batch,
+            acts: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; batch * l.out_dim])
+                .collect(),
+            dz: vec![0.0; batch * self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0)],
+            da: vec![0.0; batch * self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0)],
+            x: vec![0.0; batch * self.input_dim],
+            y: vec![0; batch],
+            pred: vec![0; batch],
+            grads: vec![0.0; self.params.len()],
+        }
+    }
+
+    /// Forward pass of `rows` examples; the last layer's buffer holds its pre-softmax logits
+    /// when the activation is softmax (the loss or `predict` applies it).
+    fn forward(&self, x: &[f32], rows: usize, ws: &mut Workspace) {
+        for (i, l) in self.layers.iter().enumerate() {
+            let (before, rest) = ws.acts.split_at_mut(i);
+            let input = if i == 0 {
+                x
+            } else {
+                &before[i - 1][..rows * l.in_dim]
+            };
+            let act = if l.act == Act::Relu {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
+            kernels::dense_forward(
+                input,
+                &self.params[l.w_off..l.b_off],
+                &self.params[l.b_off..l.b_off + l.out_dim],
+                &mut rest[0][..rows * l.out_dim],
+                rows,
+                l.in_dim,
+                l.out_dim,
+                act,
+            );
+        }
+    }
+
+    /// Loss of the forward pass in `ws` against `y`, writing d(loss)/d(last pre-activation)
+    /// into `ws.dz`. Returns (mean loss, correct predictions).
+    fn loss_and_grad(&self, y: &[u32], rows: usize, ws: &mut Workspace) -> (f32, usize) {
+        let l = self.layers.last().expect("at least one layer");
+        let cols = l.out_dim;
+        let out = &mut ws.acts[self.layers.len() - 1][..rows * cols];
+        kernels::argmax_rows(out, rows, cols, &mut ws.pred[..rows]);
+        let correct = ws.pred[..rows]
+            .iter()
+            .zip(y)
+            .filter(|(p, y)| p == y)
+            .count();
+        let dz = &mut ws.dz[..rows * cols];
+        let loss = match self.loss {
+            Loss::SparseCategoricalCrossentropy => {
+                kernels::softmax_cross_entropy(out, y, dz, rows, cols)
+            }
+            Loss::MeanSquaredError => {
+                if l.act == Act::Softmax {
+                    kernels::softmax_rows(out, rows, cols);
+                }
+                let scale = 2.0 / (rows * cols) as f32;
+                let mut total = 0.0f64;
+                for ((o, g), &label) in out.chunks(cols).zip(dz.chunks_mut(cols)).zip(y) {
+                    for (j, (&p, g)) in o.iter().zip(g.iter_mut()).enumerate() {
+                        let e = p - if j == label as usize { 1.0 } else { 0.0 };
+                        total += (e * e) as f64;
+                        *g = scale * e;
+                    }
+                    if l.act == Act::Softmax {
+                        // Through the softmax Jacobian: dz_i = p_i (g_i - sum_j g_j p_j).
+                        let dot: f32 = o.iter().zip(g.iter()).map(|(p, g)| p * g).sum();
+                        for (g, &p) in g.iter_mut().zip(o) {
+                            *g = p * (*g - dot);
+                        }
+                    }
+                }
+                if l.act == Act::Relu {
+                    kernels::relu_backward(dz, out);
+                }
+                (total / (rows * cols) as f64) as f32
+            }
+        };
+        (loss, correct)
+    }
+
+    /// Backward pass from `ws.dz` (gradient of the last pre-activation) into `ws.grads`.
+    fn backward(&self, x: &[f32], rows: usize, ws: &mut Workspace) {
+        let Workspace {
+            acts,
+            dz,
+            da,
+            grads,
+            ..
+        } = ws;
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            let input = if i == 0 {
+                &x[..rows * l.in_dim]
+            } else {
+                &acts[i - 1][..rows * l.in_dim]
+            };
+            let g = &dz[..rows * l.out_dim];
+            // dW = inputᵀ · dz  (in_dim x out_dim), db = column sums of dz.
+            kernels::sgemm(
+                Transpose::Yes,
+                Transpose::No,
+                l.in_dim,
+                l.out_dim,
+                rows,
+                1.0,
+                input,
+                l.in_dim,
+                g,
+                l.out_dim,
+                0.0,
+                &mut grads[l.w_off..l.b_off],
+                l.out_dim,
+            );
+            kernels::col_sums(g, rows, l.out_dim, &mut grads[l.b_off..l.b_off + l.out_dim]);
+            if i == 0 {
+                break; // no gradient with respect to the data is needed
+            }
+            // d(input) = dz · Wᵀ, then through the previous layer's relu.
+            let di = &mut da[..rows * l.in_dim];
+            kernels::sgemm(
+                Transpose::No,
+                Transpose::Yes,
+                rows,
+                l.in_dim,
+                l.out_dim,
+                1.0,
+                g,
+                l.out_dim,
+                &self.params[l.w_off..l.b_off],
+                l.out_dim,
+                0.0,
+                di,
+                l.in_dim,
+            );
+            if self.layers[i - 1].act == Act::Relu {
+                kernels::relu_backward(di, input);
+            }
+            std::mem::swap(dz, da);
+        }
+    }
+
+    /// Loss and parameter gradients of one batch (`rows <= ws` batch size) into `ws`; returns
+    /// (mean loss, correct predictions). The gradients are in `grads(ws)`.
+    pub fn compute_gradients(
+        &self,
+        x: &[f32],
+        y: &[u32],
+        rows: usize,
+        ws: &mut Workspace,
+    ) -> (f32, usize) {
+        assert!(
+            rows <= ws.batch,
+            "compute_gradients: {rows} rows but the workspace holds {}",
+            ws.batch
+        );
+        assert!(
+            x.len() >= rows * self.input_dim && y.len() >= rows,
+            "compute_gradients: x or y too short for {rows} rows"
+        );
+        self.forward(x, rows, ws);
+        let r = self.loss_and_grad(&y[..rows], rows, ws);
+        self.backward(x, rows, ws);
+        r
+    }
+
+    /// The parameter gradients left in `ws` by [`Sequential::compute_gradients`].
+    pub fn grads(ws: &Workspace) -> &[f32] {
+        &ws.grads
+    }
+
+    /// Trains on `train` (and reports `val` each epoch, if given) with `opt`, calling
+    /// `on_step` after every step (returning `false` stops with [`TrainError::Interrupted`])
+    /// and `on_epoch` after every epoch (which may, for instance, keep a checkpoint). Stops with [`TrainError::NonFinite`] as soon as a loss is NaN or
+    /// infinite, leaving the parameters of the last good step.
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        val: Option<&Dataset>,
+        cfg: &FitConfig,
+        opt: Optimizer,
+        mut on_step: impl FnMut(&Progress) -> bool,
+        mut on_epoch: impl FnMut(&Sequential, &EpochLog),
+    ) -> Result<History, TrainError> {
+        self.check_data(train)?;
+        if let Some(v) = val {
+            self.check_data(v)?;
+        }
+        if cfg.batch_size == 0 || cfg.epochs == 0 {
+            return Err(TrainError::Invalid(
+                "batch size and epochs must be at least 1".into(),
+            ));
+        }
+        if train.n == 0 {
+            return Err(TrainError::Invalid("no training examples".into()));
+        }
+        let bs = cfg.batch_size.min(train.n);
+        let mut ws = self.workspace(bs);
+        let mut state = OptState::new(opt, self.params.len());
+        let mut rng = Rng::new(cfg.seed);
+        let steps = train.n.div_ceil(bs);
+        let f = self.input_dim;
+        let mut backup = Vec::new();
+        let mut history = Vec::with_capacity(cfg.epochs);
+        for epoch in 1..=cfg.epochs {
+            let order: Vec<usize> = if cfg.shuffle {
+                permutation(train.n, &mut rng)
+            } else {
+                (0..train.n).collect()
+            };
+            let start = Instant::now();
+            let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+            for (step, idx) in order.chunks(bs).enumerate() {
+                let rows = idx.len();
+                for (r, &i) in idx.iter().enumerate() {
+                    ws.x[r * f..(r + 1) * f].copy_from_slice(&train.x[i * f..(i + 1) * f]);
+                    ws.y[r] = train.y[i];
+                }
+                let x = std::mem::take(&mut ws.x);
+                let y = std::mem::take(&mut ws.y);
+                let (loss, ok) = self.compute_gradients(&x, &y, rows, &mut ws);
+                ws.x = x;
+                ws.y = y;
+                if !loss.is_finite() || ws.grads.iter().any(|g| !g.is_finite()) {
+                    return Err(TrainError::NonFinite {
+                        epoch,
+                        step: step + 1,
+                        lr: opt.lr(),
+                        loss,
+                    });
+                }
+                backup.clone_from(&self.params);
+                state.step(&mut self.params, &ws.grads);
+                if self.params.iter().any(|p| !p.is_finite()) {
+                    self.params.clone_from(&backup);
+                    return Err(TrainError::NonFinite {
+                        epoch,
+                        step: step + 1,
+                        lr: opt.lr(),
+                        loss: f32::NAN,
+                    });
+                }
+                loss_sum += loss as f64 * rows as f64;
+                correct += ok;
+                seen += rows;
+                let go_on = on_step(&Progress {
+                    epoch,
+                    epochs: cfg.epochs,
+                    step: step + 1,
+                    steps,
+                    loss: (loss_sum / seen as f64) as f32,
+                    accuracy: correct as f32 / seen as f32,
+                    seconds: start.elapsed().as_secs_f64(),
+                });
+                if !go_on {
+                    return Err(TrainError::Interrupted { epoch });
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let (val_loss, val_accuracy) = match val {
+                Some(v) if v.n > 0 => {
+                    let (l, a) = self.evaluate(v);
+                    (Some(l), Some(a))
+                }
+                _ => (None, None),
+            };
+            let log = EpochLog {
+                loss: (loss_sum / seen as f64) as f32,
+                accuracy: correct as f32 / seen as f32,
+                val_loss,
+                val_accuracy,
+                seconds,
+            };
+            on_epoch(self, &log);
+            history.push(log);
+        }
+        Ok(history)
+    }
+
+    fn check_data(&self, d: &Dataset) -> Result<(), TrainError> {
+        if d.features != self.input_dim {
+            return Err(TrainError::Invalid(format!(
+                "the data has {} features per example, the model takes {}",
+                d.features, self.input_dim
+            )));
+        }
+        if d.classes > self.output_dim() {
+            return Err(TrainError::Invalid(format!(
+                "the data has {} classes, the model outputs {}",
+                d.classes,
+                self.output_dim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rows per chunk in evaluate/predict: big enough for full-speed sgemm, small enough to
+    /// keep activations in cache-friendly sizes.
+    const INFER_BATCH: usize = 2048;
+
+    /// Mean loss and accuracy over `data`.
+    ///
+    /// # Panics
+    /// If the data's feature count differs from the model's input.
+    pub fn evaluate(&self, data: &Dataset) -> (f32, f32) {
+        assert_eq!(
+            data.features, self.input_dim,
+            "evaluate: feature count differs from the model's input"
+        );
+        if data.n == 0 {
+            return (0.0, 0.0);
+        }
+        let bs = Self::INFER_BATCH.min(data.n);
+        let mut ws = self.workspace(bs);
+        let f = self.input_dim;
+        let (mut loss, mut correct) = (0f64, 0usize);
+        for start in (0..data.n).step_by(bs) {
+            let rows = bs.min(data.n - start);
+            self.forward(&data.x[start * f..(start + rows) * f], rows, &mut ws);
+            let (l, ok) = self.loss_and_grad(&data.y[start..start + rows], rows, &mut ws);
+            loss += l as f64 * rows as f64;
+            correct += ok;
+        }
+        (
+            (loss / data.n as f64) as f32,
+            correct as f32 / data.n as f32,
+        )
+    }
+
+    /// Outputs for `rows` examples (`x` is `rows x input_dim`): probabilities when the last
+    /// layer is softmax, else the last layer's activations; `rows x output_dim` row-major.
+    ///
+    /// # Panics
+    /// If `x` has fewer than `rows * input_dim` elements.
+    pub fn predict(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let mut out = vec![0.0; rows * self.output_dim()];
+        let mut ws = self.workspace(Self::INFER_BATCH.min(rows));
+        self.predict_into(x, rows, &mut ws, &mut out);
+        out
+    }
+
+    /// [`Sequential::predict`] into `out` with a caller-held workspace (no allocation).
+    ///
+    /// # Panics
+    /// If `x` or `out` is too short, or the workspace was made for 0 rows while `rows > 0`.
+    pub fn predict_into(&self, x: &[f32], rows: usize, ws: &mut Workspace, out: &mut [f32]) {
+        let (f, c) = (self.input_dim, self.output_dim());
+        assert!(
+            x.len() >= rows * f,
+            "predict: x has {} elements, needs {}",
+            x.len(),
+            rows * f
+        );
+        assert!(
+            out.len() >= rows * c,
+            "predict: out has {} elements, needs {}",
+            out.len(),
+            rows * c
+        );
+        let last = self.layers.len() - 1;
+        for start in (0..rows).step_by(ws.batch.max(1)) {
+            let n = ws.batch.min(rows - start);
+            self.forward(&x[start * f..(start + n) * f], n, ws);
+            let o = &mut out[start * c..(start + n) * c];
+            o.copy_from_slice(&ws.acts[last][..n * c]);
+            if self.layers[last].act == Act::Softmax {
+                kernels::softmax_rows(o, n, c);
+            }
+        }
+    }
+}

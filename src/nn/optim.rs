@@ -1,0 +1,195 @@
+//! Optimisers with Keras's update rules and defaults, over flat parameter and gradient
+//! buffers (one slot buffer per state variable, the same length as the parameters).
+
+use rayon::prelude::*;
+
+/// Elements per rayon task in the update loops.
+const CHUNK: usize = 1 << 14;
+
+/// An optimiser and its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// Stochastic gradient descent, Keras `SGD`: `v = momentum·v - lr·g`; `p += v`, or with
+    /// Nesterov `p += momentum·v - lr·g`. With momentum 0: `p -= lr·g`.
+    Sgd {
+        /// Learning rate (Keras default 0.01).
+        lr: f32,
+        /// Momentum (0 for plain SGD).
+        momentum: f32,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// Keras `RMSprop` (not centred, no momentum): `a = rho·a + (1 - rho)·g²`;
+    /// `p -= lr·g / sqrt(a + epsilon)`.
+    RmsProp {
+        /// Learning rate (default 0.001).
+        lr: f32,
+        /// Decay of the squared-gradient average (default 0.9).
+        rho: f32,
+        /// Added under the square root (default 1e-7).
+        epsilon: f32,
+    },
+    /// Keras `Adam`: `m += (1 - b1)(g - m)`, `v += (1 - b2)(g² - v)`,
+    /// `p -= lr·sqrt(1 - b2^t)/(1 - b1^t) · m / (sqrt(v) + epsilon)`.
+    Adam {
+        /// Learning rate (default 0.001).
+        lr: f32,
+        /// First-moment decay (default 0.9).
+        beta1: f32,
+        /// Second-moment decay (default 0.999).
+        beta2: f32,
+        /// Added to the denominator (default 1e-7).
+        epsilon: f32,
+    },
+}
+
+impl Optimizer {
+    /// Keras defaults: SGD lr 0.01.
+    pub fn sgd() -> Optimizer {
+        Optimizer::Sgd {
+            lr: 0.01,
+            momentum: 0.0,
+            nesterov: false,
+        }
+    }
+    /// SGD with momentum 0.9 (lr 0.01).
+    pub fn momentum() -> Optimizer {
+        Optimizer::Sgd {
+            lr: 0.01,
+            momentum: 0.9,
+            nesterov: false,
+        }
+    }
+    /// Keras defaults: lr 0.001, rho 0.9, epsilon 1e-7.
+    pub fn rmsprop() -> Optimizer {
+        Optimizer::RmsProp {
+            lr: 0.001,
+            rho: 0.9,
+            epsilon: 1e-7,
+        }
+    }
+    /// Keras defaults: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7.
+    pub fn adam() -> Optimizer {
+        Optimizer::Adam {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::RmsProp { lr, .. }
+            | Optimizer::Adam { lr, .. } => lr,
+        }
+    }
+
+    /// The same optimiser with another learning rate.
+    pub fn with_lr(mut self, new: f32) -> Optimizer {
+        match &mut self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::RmsProp { lr, .. }
+            | Optimizer::Adam { lr, .. } => *lr = new,
+        }
+        self
+    }
+}
+
+/// An optimiser's state for one parameter buffer.
+#[derive(Clone, Debug)]
+pub struct OptState {
+    /// The rule and hyper-parameters.
+    pub opt: Optimizer,
+    /// Velocity (SGD), squared-gradient average (RMSprop) or first moment (Adam).
+    s1: Vec<f32>,
+    /// Second moment (Adam only).
+    s2: Vec<f32>,
+    /// Steps taken.
+    t: u64,
+}
+
+impl OptState {
+    /// Fresh state (zero slots) for `len` parameters.
+    pub fn new(opt: Optimizer, len: usize) -> OptState {
+        let s2 = if matches!(opt, Optimizer::Adam { .. }) {
+            vec![0.0; len]
+        } else {
+            Vec::new()
+        };
+        OptState {
+            opt,
+            s1: vec![0.0; len],
+            s2,
+            t: 0,
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.t
+    }
+
+    /// One update of `params` from `grads`.
+    ///
+    /// # Panics
+    /// If `params`, `grads` and the state differ in length.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        assert_eq!(
+            params.len(),
+            grads.len(),
+            "OptState::step: params and grads differ in length"
+        );
+        assert_eq!(
+            params.len(),
+            self.s1.len(),
+            "OptState::step: state sized for another model"
+        );
+        self.t += 1;
+        let p = params
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks(CHUNK))
+            .zip(self.s1.par_chunks_mut(CHUNK));
+        match self.opt {
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                nesterov,
+            } => p.for_each(|((p, g), v)| {
+                for ((p, &g), v) in p.iter_mut().zip(g).zip(v) {
+                    if momentum == 0.0 {
+                        *p -= lr * g;
+                    } else {
+                        *v = momentum * *v - lr * g;
+                        *p += if nesterov { momentum * *v - lr * g } else { *v };
+                    }
+                }
+            }),
+            Optimizer::RmsProp { lr, rho, epsilon } => p.for_each(|((p, g), a)| {
+                for ((p, &g), a) in p.iter_mut().zip(g).zip(a) {
+                    *a = rho * *a + (1.0 - rho) * g * g;
+                    *p -= lr * g / (*a + epsilon).sqrt();
+                }
+            }),
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let t = self.t as i32;
+                let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+                p.zip(self.s2.par_chunks_mut(CHUNK))
+                    .for_each(|(((p, g), m), v)| {
+                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                            *m += (1.0 - beta1) * (g - *m);
+                            *v += (1.0 - beta2) * (g * g - *v);
+                            *p -= alpha * *m / (v.sqrt() + epsilon);
+                        }
+                    })
+            }
+        }
+    }
+}
