@@ -77,7 +77,7 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     optimizer: Option<OptKind>,
     /// Learning rate (default: Keras's for the optimiser; 0.01 for iris).
-    #[arg(long, value_parser = positive_f32)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f32)]
     lr: Option<f32>,
     /// Passes over the training data (default: 5 for MNIST, 300 for iris).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -353,10 +353,10 @@ fn train(a: TrainArgs) -> Result<ExitCode, String> {
             if !quiet {
                 println!("{}", epoch_line(log, steps, train_set.n));
             }
-            if let Some(path) = &a.save {
-                if let Err(e) = checkpoint::save(m, path) {
-                    save_err.get_or_insert(e.to_string());
-                }
+            if let Some(path) = &a.save
+                && let Err(e) = checkpoint::save(m, path)
+            {
+                save_err.get_or_insert(e.to_string());
             }
             last_good = Some(m.clone());
         },
@@ -387,9 +387,14 @@ fn train(a: TrainArgs) -> Result<ExitCode, String> {
         }
         Err(e @ TrainError::NonFinite { .. }) => {
             if let Some(p) = &a.save {
-                // The model holds the parameters of the last finite step.
-                checkpoint::save(&model, p).map_err(|e| e.to_string())?;
-                eprintln!("{} holds the last finite weights", p.display());
+                // Saved at the end of every epoch, so the file holds the last finite weights.
+                match &last_good {
+                    Some(_) => eprintln!(
+                        "{} keeps the weights of the last completed epoch",
+                        p.display()
+                    ),
+                    None => eprintln!("no epoch completed: {} not written", p.display()),
+                }
             }
             return Err(e.to_string());
         }

@@ -424,6 +424,7 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::Yes, Transpose::No, 784, 512, 128),
         (Transpose::No, Transpose::Yes, 128, 784, 512),
         (Transpose::No, Transpose::No, 37, 1000, 300),
+        (Transpose::Yes, Transpose::No, 3, 1000, 300), // the small-m path, split by columns
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,

@@ -489,7 +489,7 @@ impl Sequential {
     /// Trains on `train` (and reports `val` each epoch, if given) with `opt`, calling
     /// `on_step` after every step (returning `false` stops with [`TrainError::Interrupted`])
     /// and `on_epoch` after every epoch (which may, for instance, keep a checkpoint). Stops with [`TrainError::NonFinite`] as soon as a loss is NaN or
-    /// infinite, leaving the parameters of the last good step.
+    /// infinite, before applying that step's update.
     pub fn fit(
         &mut self,
         train: &Dataset,
@@ -517,7 +517,6 @@ impl Sequential {
         let mut rng = Rng::new(cfg.seed);
         let steps = train.n.div_ceil(bs);
         let f = self.input_dim;
-        let mut backup = Vec::new();
         let mut history = Vec::with_capacity(cfg.epochs);
         for epoch in 1..=cfg.epochs {
             let order: Vec<usize> = if cfg.shuffle {
@@ -538,7 +537,9 @@ impl Sequential {
                 let (loss, ok) = self.compute_gradients(&x, &y, rows, &mut ws);
                 ws.x = x;
                 ws.y = y;
-                if !loss.is_finite() || ws.grads.iter().any(|g| !g.is_finite()) {
+                // A non-finite loss stops before the update, so the parameters stay those of
+                // the last step that produced finite outputs.
+                if !loss.is_finite() {
                     return Err(TrainError::NonFinite {
                         epoch,
                         step: step + 1,
@@ -546,17 +547,7 @@ impl Sequential {
                         loss,
                     });
                 }
-                backup.clone_from(&self.params);
                 state.step(&mut self.params, &ws.grads);
-                if self.params.iter().any(|p| !p.is_finite()) {
-                    self.params.clone_from(&backup);
-                    return Err(TrainError::NonFinite {
-                        epoch,
-                        step: step + 1,
-                        lr: opt.lr(),
-                        loss: f32::NAN,
-                    });
-                }
                 loss_sum += loss as f64 * rows as f64;
                 correct += ok;
                 seen += rows;

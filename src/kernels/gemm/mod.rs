@@ -10,7 +10,7 @@ pub mod params;
 use super::Transpose;
 use kernel::{Isa, Microkernel, Store};
 use pack::{PACK, pack_panels};
-use params::{BlockSizes, PARALLEL_MIN_FLOPS};
+use params::{BlockSizes, PARALLEL_MIN_FLOPS, SMALL_M, SMALL_M_PARALLEL_MIN_B};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -55,9 +55,24 @@ impl Gemm<'_> {
             unsafe { self.scale_c() };
             return;
         }
+        let threads = rayon::current_num_threads();
+        if m <= SMALL_M && self.tb == Transpose::No {
+            if threads > 1 && k * n >= SMALL_M_PARALLEL_MIN_B {
+                // Column blocks of 64 keep every thread's stores on whole cache lines; each
+                // element is computed the same way whatever the split.
+                let per = n.div_ceil(threads).div_ceil(64) * 64;
+                (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
+                    // SAFETY: disjoint column blocks of C; forwarded contract.
+                    unsafe { self.small_m(isa, t * per..((t + 1) * per).min(n)) }
+                });
+            } else {
+                // SAFETY: forwarded contract.
+                unsafe { self.small_m(isa, 0..n) };
+            }
+            return;
+        }
         let bs = isa.block_sizes();
         let kern = kernel::microkernel(isa);
-        let threads = rayon::current_num_threads();
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
             // SAFETY: forwarded contract; the whole of C.
@@ -86,6 +101,20 @@ impl Gemm<'_> {
                 }
             }
         });
+    }
+
+    /// The small-m path on the columns `cols` of C, compiled for `isa`.
+    unsafe fn small_m(&self, isa: Isa, cols: Range<usize>) {
+        // SAFETY: isa() only selects paths the CPU supports; forwarded contract.
+        unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => small_m_avx512(self, cols),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => small_m_avx2(self, cols),
+                _ => small_m_body(self, cols, false),
+            }
+        }
     }
 
     /// `C = act(beta·C + bias)`, for k == 0 or alpha == 0, where A and B contribute nothing.
@@ -237,4 +266,66 @@ unsafe fn edge_tile(
             std::ptr::copy_nonoverlapping(t.add(i * nr), c.add(i * ldc), w);
         }
     }
+}
+
+/// C[i, cols] = act(beta·C[i, cols] + sum_p (alpha·a(i, p))·B[p, cols] + bias) for every row i:
+/// row sweeps over B that the compiler vectorises for the enclosing target features.
+///
+/// # Safety
+/// As for `Gemm::run`; `cols` lies within `0..n`; B is not transposed.
+#[inline(always)]
+unsafe fn small_m_body(g: &Gemm, cols: Range<usize>, fused: bool) {
+    let w = cols.len();
+    for i in 0..g.m {
+        // SAFETY: row i, columns `cols` of C are inside the matrix of `run`'s contract, and
+        // no other thread works on these columns.
+        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add(i * g.ldc + cols.start), w) };
+        if g.beta == 0.0 {
+            c.fill(0.0);
+        } else {
+            c.iter_mut().for_each(|v| *v *= g.beta);
+        }
+        for p in 0..g.k {
+            let a = if g.ta == Transpose::No {
+                g.a[i * g.lda + p]
+            } else {
+                g.a[p * g.lda + i]
+            };
+            let av = g.alpha * a;
+            let brow = &g.b[p * g.ldb + cols.start..][..w];
+            if fused {
+                c.iter_mut()
+                    .zip(brow)
+                    .for_each(|(v, &b)| *v = av.mul_add(b, *v));
+            } else {
+                c.iter_mut().zip(brow).for_each(|(v, &b)| *v += av * b);
+            }
+        }
+        if let Some(bias) = g.bias {
+            c.iter_mut()
+                .zip(&bias[cols.clone()])
+                .for_each(|(v, &b)| *v += b);
+        }
+        if g.relu {
+            c.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 and FMA are available; as for [`small_m_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn small_m_avx2(g: &Gemm, cols: Range<usize>) {
+    // SAFETY: forwarded contract.
+    unsafe { small_m_body(g, cols, true) }
+}
+
+/// # Safety
+/// AVX-512F is available; as for [`small_m_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn small_m_avx512(g: &Gemm, cols: Range<usize>) {
+    // SAFETY: forwarded contract.
+    unsafe { small_m_body(g, cols, true) }
 }

@@ -60,3 +60,11 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 /// Below this many floating-point operations (2·m·n·k) sgemm stays on the calling thread:
 /// splitting costs a few microseconds of rayon wake-up, more than it saves.
 pub const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+
+/// At or below this many rows of C (with B not transposed), sgemm skips packing and streams
+/// B row by row, one fused multiply-add sweep per element of A: packing a 784 x 512 B for one
+/// image costs ten times the arithmetic.
+pub const SMALL_M: usize = 4;
+
+/// Floats of B at or above which the small-m path splits its columns over rayon's threads.
+pub const SMALL_M_PARALLEL_MIN_B: usize = 1 << 16;
