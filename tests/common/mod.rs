@@ -1,27 +1,23 @@
-//! Helpers shared by the integration tests: a seeded generator and matrix builders.
+//! Helpers shared by the integration tests: seeded draws and strided matrix builders.
 #![allow(dead_code)]
 
-/// SplitMix64: a tiny deterministic generator, so tests need no rand crate.
-pub struct Rng(u64);
+/// The crate's seeded generator with the two draws the kernel tests use.
+pub struct Rng(mathblocks::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(mathblocks::rng::Rng::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [-1, 1).
     pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        self.0.uniform(-1.0, 1.0)
     }
     /// An integer in -3..=3, as f32 (products and sums stay exact).
     pub fn small_int(&mut self) -> f32 {
-        (self.next_u64() % 7) as f32 - 3.0
+        self.0.below(7) as f32 - 3.0
     }
 }
 
