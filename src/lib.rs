@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod data;
 pub mod kernels;
 pub mod nn;

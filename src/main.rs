@@ -208,28 +208,6 @@ fn set_threads(t: Option<u64>) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", path.display())
-        })
-}
-
 fn epoch_line(log: &EpochLog, steps: usize, n: usize) -> String {
     let mut s = format!(
         "{steps}/{steps} - {:.2}s - {:.0} samples/s - loss: {:.4} - accuracy: {:.4}",
@@ -436,12 +414,13 @@ fn train(a: TrainArgs) -> Result<ExitCode, String> {
                        "validation_split": a.validation_split, "threads": rayon::current_num_threads(),
                        "isa": mathblocks::kernels::isa().name()},
         });
-        write_atomic(
+        mathblocks::atomic::write(
             path,
             serde_json::to_string_pretty(&doc)
                 .expect("JSON of plain values")
                 .as_bytes(),
-        )?;
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     println!(
         "test_loss={test_loss:.6} test_accuracy={test_accuracy:.6} train_seconds={train_seconds:.3}"

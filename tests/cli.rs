@@ -31,6 +31,15 @@ fn bin() -> Command {
     c
 }
 
+/// `mathblocks predict` of the test examples `index` with the given weights and data folder.
+fn predict(model: &Path, data: &Path, index: &str) -> std::process::Output {
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    bin()
+        .args(["predict", "--model", m, "--data", d, "--index", index])
+        .output()
+        .unwrap()
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -116,35 +125,13 @@ fn train_evaluate_predict_and_metrics_json() {
         stdout(&out)
     );
 
-    let out = bin()
-        .args([
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--index",
-            "3..6",
-        ])
-        .output()
-        .unwrap();
+    let out = predict(&model, &data, "3..6");
     assert!(out.status.success());
     let t = stdout(&out);
     assert_eq!(t.lines().count(), 3, "{t}");
     assert!(t.starts_with("test[3]: predicted"), "{t}");
 
-    let out = bin()
-        .args([
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--index",
-            "200",
-        ])
-        .output()
-        .unwrap();
+    let out = predict(&model, &data, "200");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

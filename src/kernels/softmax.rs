@@ -54,22 +54,27 @@ pub fn softmax_rows(x: &mut [f32], rows: usize, cols: usize) {
     }
 }
 
-/// One row: writes (softmax - onehot) * scale into `g`, returns -log softmax[label].
+/// One row: writes (softmax - onehot) * scale into `g`, returns -log softmax[label]. One
+/// exponential per element serves both the gradient and the log-sum-exp.
 fn cross_entropy_row(logits: &[f32], label: usize, g: &mut [f32], scale: f32) -> f32 {
-    g.copy_from_slice(logits);
-    let z = logits[label];
-    softmax_row(g);
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // log-sum-exp from the same shifted exponentials softmax used: loss = lse - z.
     let loss = if max.is_finite() {
-        let sum: f32 = logits.iter().map(|&v| (v - max).exp()).sum();
-        sum.ln() + max - z
+        let mut sum = 0.0f32;
+        for (v, &x) in g.iter_mut().zip(logits) {
+            *v = (x - max).exp();
+            sum += *v;
+        }
+        let k = scale / sum;
+        g.iter_mut().for_each(|v| *v *= k);
+        // log-sum-exp - z, with the row maximum factored out.
+        sum.ln() + max - logits[label]
     } else {
-        -g[label].ln()
+        g.copy_from_slice(logits);
+        softmax_row(g);
+        let loss = -g[label].ln();
+        g.iter_mut().for_each(|v| *v *= scale);
+        loss
     };
-    for v in g.iter_mut() {
-        *v *= scale;
-    }
     g[label] -= scale;
     loss
 }

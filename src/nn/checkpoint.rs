@@ -13,7 +13,6 @@ use super::{Act, Dense, Loss, Sequential};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A checkpoint that could not be written or read.
@@ -92,34 +91,8 @@ pub fn to_bytes(model: &Sequential) -> Vec<u8> {
 
 /// Writes `model` to `path` atomically (temporary file in the same directory, fsync, rename).
 pub fn save(model: &Sequential, path: &Path) -> Result<(), CheckpointError> {
-    let bytes = to_bytes(model);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| err(path, "not a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(path, format!("cannot write: {e}"))
-    })
+    crate::atomic::write(path, &to_bytes(model))
+        .map_err(|e| err(path, format!("cannot write: {e}")))
 }
 
 /// Parses a file's bytes into the model it describes; `path` is only used in messages.

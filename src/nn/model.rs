@@ -307,6 +307,7 @@ impl Sequential {
 
     /// Buffers for batches of up to `batch` examples.
     pub fn workspace(&self, batch: usize) -> Workspace {
+        let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0);
         Workspace {
             batch,
             acts: self
@@ -314,8 +315,8 @@ impl Sequential {
                 .iter()
                 .map(|l| vec![0.0; batch * l.out_dim])
                 .collect(),
-            dz: vec![0.0; batch * self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0)],
-            da: vec![0.0; batch * self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0)],
+            dz: vec![0.0; batch * widest],
+            da: vec![0.0; batch * widest],
             x: vec![0.0; batch * self.input_dim],
             y: vec![0; batch],
             pred: vec![0; batch],
