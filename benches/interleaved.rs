@@ -1,6 +1,8 @@
 //! Interleaved sgemm comparison: mathblocks, faer and matrixmultiply called round-robin on the
 //! same inputs, so host speed drift hits every candidate alike; prints best-call and median
-//! GFLOP/s and the percentage of an FMA-peak probe measured in the same run.
+//! GFLOP/s (with the percentage of an FMA-peak probe measured in the same run, and the time
+//! per call in µs), each cell `best / median`. NN shapes also time `dense_forward` with bias
+//! and relu, whose epilogue should cost nothing over the plain sgemm.
 //!
 //! `cargo bench --bench interleaved [-- THREADS [SECONDS_PER_SHAPE]]` (default: 1 and 2 threads).
 
@@ -112,9 +114,9 @@ fn main() {
         let peak = pool.install(peak_gflops) * t as f64;
         println!("\n## {t} thread(s); FMA-peak probe {peak:.1} GFLOP/s");
         println!(
-            "| shape | mathblocks best / median | faer best / median | matrixmultiply best / median |"
+            "| shape | mathblocks sgemm | faer | matrixmultiply | mathblocks dense_forward+relu |"
         );
-        println!("|---|---|---|---|");
+        println!("|---|---|---|---|---|");
         for s in shapes() {
             if filter
                 .as_ref()
@@ -140,13 +142,19 @@ fn main() {
                 .collect();
             let mut c = vec![0f32; s.m * s.n];
             let flops = 2.0 * (s.m * s.n * s.k) as f64;
-            let mut times: [Vec<f64>; 3] = Default::default();
+            // dense_forward (bias + relu epilogue) only has the NN layout.
+            let dense = s.ta == Transpose::No && s.tb == Transpose::No;
+            let bias: Vec<f32> = (0..s.n).map(|j| (j % 7) as f32 / 7.0 - 0.5).collect();
+            let mut times: [Vec<f64>; 4] = Default::default();
             let start = Instant::now();
             // One call per candidate per round, until the budget is spent; the whole loop runs
             // inside the pool so no call pays for a hop into it.
             pool.install(|| {
                 while start.elapsed() < budget || times[0].len() < 5 {
                     for (which, v) in times.iter_mut().enumerate() {
+                        if which == 3 && !dense {
+                            continue;
+                        }
                         let t0 = Instant::now();
                         match which {
                             0 => kernels::sgemm(
@@ -175,6 +183,16 @@ fn main() {
                                     par,
                                 );
                             }
+                            3 => kernels::dense_forward(
+                                &a,
+                                &b,
+                                &bias,
+                                &mut c,
+                                s.m,
+                                s.k,
+                                s.n,
+                                kernels::Activation::Relu,
+                            ),
                             _ => {
                                 let (rsa, csa) = if s.ta == Transpose::No {
                                     (ac as isize, 1)
@@ -215,17 +233,22 @@ fn main() {
             let cells: Vec<String> = times
                 .iter_mut()
                 .map(|v| {
+                    if v.is_empty() {
+                        return "-".to_string();
+                    }
                     let (best, med) = stats(v);
                     format!(
-                        "{best:.1} / {med:.1} ({:.0}% / {:.0}%)",
+                        "{best:.1} / {med:.1} ({:.0}% / {:.0}%; {:.1} / {:.1} µs)",
                         100.0 * best / peak,
-                        100.0 * med / peak
+                        100.0 * med / peak,
+                        flops / best / 1e3,
+                        flops / med / 1e3
                     )
                 })
                 .collect();
             println!(
-                "| {} | {} | {} | {} |",
-                s.name, cells[0], cells[1], cells[2]
+                "| {} | {} | {} | {} | {} |",
+                s.name, cells[0], cells[1], cells[2], cells[3]
             );
         }
     }

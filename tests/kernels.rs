@@ -69,6 +69,9 @@ fn small_dims() -> Vec<usize> {
         bs.nr - 1,
         bs.nr,
         bs.nr + 1,
+        // The narrow path (n <= NARROW_N) and its first column count past it.
+        kernels::params::NARROW_N,
+        kernels::params::NARROW_N + 1,
     ];
     d.sort();
     d.dedup();
@@ -425,6 +428,8 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::No, Transpose::Yes, 128, 784, 512),
         (Transpose::No, Transpose::No, 37, 1000, 300),
         (Transpose::Yes, Transpose::No, 3, 1000, 300), // the small-m path, split by columns
+        (Transpose::No, Transpose::No, 1001, 10, 300), // the narrow path, split by rows
+        (Transpose::No, Transpose::Yes, 515, 12, 261),
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,

@@ -4,13 +4,14 @@
 //! every slice is long enough for its dimensions.
 
 pub(crate) mod kernel;
+mod narrow;
 pub(crate) mod pack;
 pub mod params;
 
 use super::Transpose;
 use kernel::{Isa, Microkernel, Store};
 use pack::{PACK, pack_panels};
-use params::{BlockSizes, PARALLEL_MIN_FLOPS, SMALL_M, SMALL_M_PARALLEL_MIN_B};
+use params::{BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_M, SMALL_M_PARALLEL_MIN_B};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -69,6 +70,11 @@ impl Gemm<'_> {
                 // SAFETY: forwarded contract.
                 unsafe { self.small_m(isa, 0..n) };
             }
+            return;
+        }
+        if n <= NARROW_N && self.ta == Transpose::No {
+            // SAFETY: forwarded contract.
+            unsafe { self.narrow(isa) };
             return;
         }
         let bs = isa.block_sizes();

@@ -68,3 +68,19 @@ pub const SMALL_M: usize = 4;
 
 /// Floats of B at or above which the small-m path splits its columns over rayon's threads.
 pub const SMALL_M_PARALLEL_MIN_B: usize = 1 << 16;
+
+/// At or below this many columns of C (with A not transposed), sgemm computes each element as
+/// a dot product of a row of A, read in place, with a column of op(B) (see `gemm/narrow.rs`):
+/// a 16- or 32-column register tile would leave most of its lanes idle.
+pub const NARROW_N: usize = 12;
+
+/// Rows of C per block of the narrow path.
+pub const NARROW_TILE_ROWS: usize = 6;
+
+/// Columns of C per block of the narrow path: `NARROW_TILE_ROWS x NARROW_TILE_COLS`
+/// accumulators plus the row and column vectors fit in 16 registers.
+pub const NARROW_TILE_COLS: usize = 2;
+
+/// The narrow path's threshold for splitting rows over rayon's threads (in 2·m·n·k): lower
+/// than [`PARALLEL_MIN_FLOPS`] because it has no packing to repeat per thread.
+pub const NARROW_PARALLEL_MIN_FLOPS: usize = 1_000_000;

@@ -55,6 +55,18 @@ impl Vector for V8 {
         // SAFETY: a prefetch never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
     }
+    #[inline(always)]
+    unsafe fn reduce_sum(self) -> f32 {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe {
+            let s = _mm_add_ps(
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps(self.0, 1),
+            );
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+        }
+    }
 }
 
 /// # Safety

@@ -55,6 +55,11 @@ impl Vector for V16 {
         // SAFETY: a prefetch never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
     }
+    #[inline(always)]
+    unsafe fn reduce_sum(self) -> f32 {
+        // SAFETY: the feature is enabled in the caller (see the impl comment).
+        unsafe { _mm512_reduce_add_ps(self.0) }
+    }
 }
 
 /// # Safety

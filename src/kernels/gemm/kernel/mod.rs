@@ -112,6 +112,14 @@ pub(crate) trait Vector: Copy {
     /// Hints that the cache line holding `p` will be written soon (no-op where unsupported).
     #[inline(always)]
     unsafe fn prefetch(_p: *const f32) {}
+    /// The sum of the lanes, always added in the same order (so results are reproducible).
+    #[inline(always)]
+    unsafe fn reduce_sum(self) -> f32 {
+        let mut lanes = [0f32; 16];
+        // SAFETY: LANES <= 16 for every implementation.
+        unsafe { self.store(lanes.as_mut_ptr()) };
+        lanes[..Self::LANES].iter().sum()
+    }
 }
 
 /// What the microkernel applies to a tile as it stores it:

@@ -49,6 +49,10 @@ impl Vector for W8 {
         // maxps semantics on x86 (a NaN in self yields b); on NEON a NaN propagates.
         W8(self.0.fast_max(b.0))
     }
+    #[inline(always)]
+    unsafe fn reduce_sum(self) -> f32 {
+        self.0.reduce_add()
+    }
 }
 
 /// # Safety

@@ -1,0 +1,210 @@
+//! The narrow path: C with few columns (`n <= NARROW_N`) and A not transposed, such as the
+//! 128x512x10 output layer of the MNIST network.
+//!
+//! The register tile of the main path is 16 (AVX2) or 32 (AVX-512) columns wide, so n = 10
+//! leaves most of it idle, and packing A costs as much as the arithmetic. Here every element
+//! of C is instead a dot product of a row of A (read in place: its k floats are contiguous)
+//! with a row of op(B)ᵀ (B itself when it is transposed, else a copy of n x k floats), with
+//! SIMD lanes along k and a horizontal sum at the end.
+
+use super::Gemm;
+use super::kernel::{Isa, Vector};
+use super::pack::PACK;
+use super::params::{NARROW_PARALLEL_MIN_FLOPS, NARROW_TILE_COLS, NARROW_TILE_ROWS};
+use crate::kernels::Transpose;
+use rayon::prelude::*;
+use std::ops::Range;
+
+impl Gemm<'_> {
+    /// Runs the problem on the narrow path. Requires `ta == No`; any m, n, k.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`].
+    pub(super) unsafe fn narrow(&self, isa: Isa) {
+        let (n, k) = (self.n, self.k);
+        if self.tb == Transpose::Yes {
+            // SAFETY: forwarded contract; op(B)ᵀ is B, rows of k floats with stride ldb.
+            unsafe { self.narrow_split(isa, self.b, self.ldb) };
+            return;
+        }
+        // Borrow the packing buffer by value rather than holding the thread-local borrowed
+        // across rayon's join, where this thread may run another sgemm's task.
+        let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
+        let bt = buf.get(n * k);
+        for (j, row) in bt.chunks_exact_mut(k).enumerate() {
+            for (p, v) in row.iter_mut().enumerate() {
+                *v = self.b[p * self.ldb + j];
+            }
+        }
+        // SAFETY: forwarded contract; bt holds n rows of k floats.
+        unsafe { self.narrow_split(isa, bt, k) };
+        PACK.with_borrow_mut(|(_, b)| *b = buf);
+    }
+
+    /// Splits the rows of C over rayon's threads when the work pays for it.
+    unsafe fn narrow_split(&self, isa: Isa, bt: &[f32], ldbt: usize) {
+        let m = self.m;
+        let flops = 2usize
+            .saturating_mul(m)
+            .saturating_mul(self.n)
+            .saturating_mul(self.k);
+        let threads = rayon::current_num_threads();
+        if threads < 2 || flops < NARROW_PARALLEL_MIN_FLOPS || m < 2 * NARROW_TILE_ROWS {
+            // SAFETY: forwarded contract; all of C.
+            unsafe { narrow_rows(isa, self, bt, ldbt, 0..m) };
+            return;
+        }
+        // Each element is computed the same way whatever the split, so results do not depend
+        // on the thread count.
+        let per = m.div_ceil(threads).div_ceil(NARROW_TILE_ROWS) * NARROW_TILE_ROWS;
+        (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
+            // SAFETY: disjoint row blocks of C; forwarded contract.
+            unsafe { narrow_rows(isa, self, bt, ldbt, t * per..((t + 1) * per).min(m)) }
+        });
+    }
+}
+
+/// Rows `rows` of C on `isa`.
+///
+/// # Safety
+/// As for [`Gemm::run`]; `bt` holds `n` rows of `k` floats with stride `ldbt`.
+unsafe fn narrow_rows(isa: Isa, g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
+    // SAFETY: isa() only selects paths the CPU supports; forwarded contract.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => rows_avx512(g, bt, ldbt, rows),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => rows_avx2(g, bt, ldbt, rows),
+            _ => rows_body::<super::kernel::portable::W8>(g, bt, ldbt, rows),
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 and FMA are available; as for [`rows_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_avx2(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
+    // SAFETY: forwarded contract; the features V8 needs are enabled here.
+    unsafe { rows_body::<super::kernel::avx2::V8>(g, bt, ldbt, rows) }
+}
+
+/// # Safety
+/// AVX-512F is available; as for [`rows_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn rows_avx512(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
+    // SAFETY: forwarded contract; the features V16 needs are enabled here.
+    unsafe { rows_body::<super::kernel::avx512::V16>(g, bt, ldbt, rows) }
+}
+
+const R: usize = NARROW_TILE_ROWS;
+const C: usize = NARROW_TILE_COLS;
+
+/// Blocks of R x C elements, then the leftover rows and columns one at a time.
+///
+/// # Safety
+/// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `V`'s instructions are
+/// supported.
+#[inline(always)]
+unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
+    let n = g.n;
+    let mut i = rows.start;
+    // SAFETY (whole body): every dot_tile reads rows i..i+h of A (k floats each, inside `a`
+    // as checked by the public wrapper) and rows j..j+w of bt; `store` writes inside C.
+    unsafe {
+        while i < rows.end {
+            let h = if rows.end - i >= R { R } else { 1 };
+            let mut j = 0;
+            while j < n {
+                let w = if n - j >= C { C } else { 1 };
+                match (h, w) {
+                    (R, C) => store(g, i, j, dot_tile::<V, R, C>(g, i, bt, ldbt, j)),
+                    (R, _) => store(g, i, j, dot_tile::<V, R, 1>(g, i, bt, ldbt, j)),
+                    (_, C) => store(g, i, j, dot_tile::<V, 1, C>(g, i, bt, ldbt, j)),
+                    _ => store(g, i, j, dot_tile::<V, 1, 1>(g, i, bt, ldbt, j)),
+                }
+                j += w;
+            }
+            i += h;
+        }
+    }
+}
+
+/// `sum_p A[i0 + r, p] · bt[j0 + c, p]` for an `RR x CC` block, lanes along p.
+///
+/// # Safety
+/// Rows `i0..i0+RR` of A and `j0..j0+CC` of bt exist; `V`'s instructions are supported.
+#[inline(always)]
+unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
+    g: &Gemm,
+    i0: usize,
+    bt: &[f32],
+    ldbt: usize,
+    j0: usize,
+) -> [[f32; CC]; RR] {
+    let k = g.k;
+    let a: [*const f32; RR] = std::array::from_fn(|r| g.a[(i0 + r) * g.lda..].as_ptr());
+    let b: [*const f32; CC] = std::array::from_fn(|c| bt[(j0 + c) * ldbt..].as_ptr());
+    let full = k - k % V::LANES;
+    // SAFETY: p + LANES <= k on every load, and each row holds k floats.
+    unsafe {
+        let mut acc = [[V::zero(); CC]; RR];
+        let mut p = 0;
+        while p < full {
+            let bv: [V; CC] = std::array::from_fn(|c| V::load(b[c].add(p)));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = V::load(a[r].add(p));
+                for c in 0..CC {
+                    row[c] = av.mul_add(bv[c], row[c]);
+                }
+            }
+            p += V::LANES;
+        }
+        let mut out = [[0f32; CC]; RR];
+        for r in 0..RR {
+            for c in 0..CC {
+                let mut s = acc[r][c].reduce_sum();
+                for q in full..k {
+                    s += *a[r].add(q) * *b[c].add(q);
+                }
+                out[r][c] = s;
+            }
+        }
+        out
+    }
+}
+
+/// Writes a block of sums into C at (i0, j0) through the alpha/beta/bias/relu epilogue.
+///
+/// # Safety
+/// The block lies inside C and belongs to this thread.
+#[inline(always)]
+unsafe fn store<const RR: usize, const CC: usize>(
+    g: &Gemm,
+    i0: usize,
+    j0: usize,
+    sums: [[f32; CC]; RR],
+) {
+    for (r, row) in sums.iter().enumerate() {
+        for (c, &s) in row.iter().enumerate() {
+            // SAFETY: inside C by the contract.
+            let cp = unsafe { g.c.add((i0 + r) * g.ldc + j0 + c) };
+            let mut v = g.alpha * s;
+            // beta == 0 must not read C: it may hold NaN.
+            if g.beta != 0.0 {
+                // SAFETY: as above.
+                v += g.beta * unsafe { *cp };
+            }
+            if let Some(bias) = g.bias {
+                v += bias[j0 + c];
+            }
+            if g.relu {
+                v = v.max(0.0);
+            }
+            // SAFETY: as above.
+            unsafe { *cp = v };
+        }
+    }
+}
