@@ -11,6 +11,9 @@
 //! - [`nn`]: a Keras-like `Sequential` model of dense layers with SGD/momentum, RMSprop and
 //!   Adam, trained on flat buffers with the kernels above.
 //! - [`data`]: MNIST-layout IDX files and TensorFlow's iris CSV (IDX needs the `io` feature).
+//! - [`tensor`]: `Tensor`, an owned n-d array with NumPy-style slicing ([`s!`]), broadcasting,
+//!   `matmul`/`tensordot` and reductions, returning shape errors as values.
+//! - [`autograd`]: a reverse-mode `Tape` (TensorFlow's `GradientTape`) over tensors.
 //!
 //! Conventions: matrices are row-major; a leading dimension (`lda`, `ldb`, `ldc`) is the row
 //! stride in elements and may exceed the row length (sub-matrix views). Kernels check slice
@@ -24,7 +27,9 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod autograd;
 pub mod data;
 pub mod kernels;
 pub mod nn;
 pub mod rng;
+pub mod tensor;

@@ -6,6 +6,7 @@
 use super::DataError;
 use byteorder::{BigEndian, ReadBytesExt};
 use flate2::read::GzDecoder;
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -21,26 +22,65 @@ pub struct Idx {
     pub data: Vec<u8>,
 }
 
-/// Upper bound on the decompressed size of a gzipped file, so that a small malicious `.gz`
-/// cannot exhaust memory (MNIST's largest file is 47 MB).
+/// Upper bound on the data a gzipped file may decompress to (MNIST's largest file is 47 MB).
 const MAX_DECOMPRESSED: u64 = 4 << 30;
 
-/// Reads the whole file, gunzipping it if it starts with the gzip magic bytes.
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(&raw[..])
-            .take(MAX_DECOMPRESSED)
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::format(path, format!("not a valid gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// Largest IDX header: four bytes, then up to 255 dimensions of four bytes.
+const MAX_HEADER: u64 = 4 + 255 * 4;
+
+/// The IDX bytes of a file's contents: gunzipped if they start with the gzip magic bytes, else
+/// as they are. A gzip stream is decompressed only as far as its header says the data goes (plus
+/// one byte, to detect trailing garbage), so a small file that inflates without end, or one whose
+/// header claims more than it holds, costs no more memory than the data actually present.
+pub fn decode<'a>(raw: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, DataError> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Cow::Borrowed(raw));
     }
+    let gz_err =
+        |e: std::io::Error| DataError::format(path, format!("not a valid gzip stream: {e}"));
+    let mut dec = GzDecoder::new(raw);
+    let mut out = Vec::new();
+    (&mut dec).take(4).read_to_end(&mut out).map_err(gz_err)?;
+    if out.len() == 4 {
+        let dims_len = 4 * u64::from(out[3]);
+        (&mut dec)
+            .take(dims_len)
+            .read_to_end(&mut out)
+            .map_err(gz_err)?;
+    }
+    // A malformed header is reported by `parse`; read one byte past it so it can say so.
+    let data_len = header(&out).map_or(1, |(_, count)| count as u64 + 1);
+    (&mut dec)
+        .take(data_len.min(MAX_DECOMPRESSED + 1))
+        .read_to_end(&mut out)
+        .map_err(gz_err)?;
+    debug_assert!(out.len() as u64 <= MAX_HEADER + MAX_DECOMPRESSED + 1);
+    Ok(Cow::Owned(out))
 }
 
-/// Parses IDX bytes; `path` is only used in error messages.
+/// The dimensions and element count of a well-formed header at the start of `bytes`.
+fn header(bytes: &[u8]) -> Option<(Vec<usize>, usize)> {
+    let (&[0, 0, UBYTE, ndim], rest) = bytes.split_first_chunk::<4>()? else {
+        return None;
+    };
+    let dims: Vec<usize> = rest
+        .chunks_exact(4)
+        .take(ndim as usize)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    if ndim == 0 || dims.len() != ndim as usize {
+        return None;
+    }
+    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
+    Some((dims, count))
+}
+
+/// Parses the contents of an IDX file, plain or gzipped; `path` is only used in messages.
+pub fn from_file_bytes(raw: &[u8], path: &Path) -> Result<Idx, DataError> {
+    parse(&decode(raw, path)?, path)
+}
+
+/// Parses uncompressed IDX bytes; `path` is only used in error messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
     let bad = |msg: String| DataError::format(path, msg);
     let mut r = bytes;
@@ -97,7 +137,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
 
 /// Reads an IDX file of unsigned bytes, plain or gzipped.
 pub fn read(path: &Path) -> Result<Idx, DataError> {
-    parse(&read_bytes(path)?, path)
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    from_file_bytes(&raw, path)
 }
 
 /// Serialises an IDX array of unsigned bytes (used by tests and tools).

@@ -34,8 +34,9 @@ pub fn parse(text: &str, path: &Path) -> Result<(Dataset, Vec<String>), DataErro
     }
     let names: Vec<String> = h[2..].iter().map(|s| s.to_string()).collect();
     let classes = names.len();
-    let mut x = Vec::with_capacity(n.min(1 << 20) * features);
-    let mut y = Vec::with_capacity(n.min(1 << 20));
+    // The header is not trusted for allocation: each value takes at least two bytes of text.
+    let mut x = Vec::with_capacity(n.saturating_mul(features).min(text.len() / 2));
+    let mut y = Vec::with_capacity(n.min(text.len() / 2));
     for (ln, line) in lines {
         if y.len() == n {
             return Err(bad(

@@ -75,6 +75,12 @@ pub fn load_split(images: &Path, labels: &Path) -> Result<Dataset, DataError> {
         ));
     }
     let features = im.dims[1] * im.dims[2];
+    if features == 0 {
+        return Err(DataError::format(
+            images,
+            format!("images of {:?} pixels hold nothing", &im.dims[1..]),
+        ));
+    }
     Ok(Dataset {
         x: im.data.iter().map(|&b| b as f32 / 255.0).collect(),
         y: lb.data.iter().map(|&l| l as u32).collect(),

@@ -130,6 +130,28 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Sequential, CheckpointErr
         "mean_squared_error" => Loss::MeanSquaredError,
         other => return Err(err(path, format!("unknown loss {other:?}"))),
     };
+    // The architecture comes from the file: check that the file holds its weights before
+    // allocating them, so a forged header cannot ask for terabytes.
+    let needed = layers
+        .iter()
+        .try_fold((input_dim, 0usize), |(i, total), d| {
+            let here = i.checked_mul(d.units)?.checked_add(d.units)?;
+            Some((d.units, total.checked_add(here)?))
+        })
+        .map(|(_, total)| total);
+    match needed {
+        Some(t) if t <= bytes.len() / 4 => {}
+        _ => {
+            return Err(err(
+                path,
+                format!(
+                    "metadata describes {input_dim} inputs and layers {:?}, more weights than the {} bytes of the file hold",
+                    get("layers")?,
+                    bytes.len()
+                ),
+            ));
+        }
+    }
     let mut model =
         Sequential::zeros(input_dim, &layers, loss).map_err(|e| err(path, e.to_string()))?;
     let shapes: Vec<_> = model

@@ -250,9 +250,13 @@ impl Sequential {
                     "softmax is only supported on the last layer (layer {i})"
                 )));
             }
+            let too_big = || TrainError::Invalid(format!("layer {i} overflows the address space"));
             let w_off = off;
-            let b_off = w_off + in_dim * d.units;
-            off = b_off + d.units;
+            let b_off = in_dim
+                .checked_mul(d.units)
+                .and_then(|w| w.checked_add(w_off))
+                .ok_or_else(too_big)?;
+            off = b_off.checked_add(d.units).ok_or_else(too_big)?;
             built.push(Layer {
                 in_dim,
                 out_dim: d.units,
