@@ -1,5 +1,6 @@
-//! Atomic file writes: what a crash, a kill or a full disk leaves behind is the old file or
-//! the new one, never a torn mix and never a stray temporary.
+//! Atomic file writes: what a crash, a kill or a full disk leaves under the file's name is the
+//! old file or the new one, never a torn mix. A failed write removes its temporary file; a
+//! process killed mid-write can leave it (`.NAME.PID.tmp`, beside the file).
 
 use std::io::Write;
 use std::path::Path;

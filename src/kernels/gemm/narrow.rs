@@ -42,6 +42,9 @@ impl Gemm<'_> {
     }
 
     /// Splits the rows of C over rayon's threads when the work pays for it.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `bt` holds `n` rows of `k` floats with stride `ldbt`.
     unsafe fn narrow_split(&self, isa: Isa, bt: &[f32], ldbt: usize) {
         let m = self.m;
         let flops = 2usize

@@ -1,0 +1,140 @@
+//! A small sweep of every kernel against its naive reference, sized to run under Miri
+//! (`cargo +nightly miri test --test miri_small`, which checks the unsafe code in the packing,
+//! the microkernel and the sgemm paths for undefined behaviour). Under Miri the CPU reports no
+//! SIMD extensions, so this exercises the portable path; natively it runs on the path in use.
+
+use mathblocks::kernels::{self, Activation, Transpose, naive};
+use mathblocks::rng::Rng;
+
+fn close(fast: &[f32], slow: &[f32], what: &str) {
+    assert_eq!(fast.len(), slow.len());
+    for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
+        if a.is_nan() && b.is_nan() {
+            continue;
+        }
+        assert!(
+            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+            "{what}: [{i}] {a} vs {b}"
+        );
+    }
+}
+
+#[test]
+fn sgemm_paths_on_small_shapes() {
+    let mut rng = Rng::new(1);
+    // 1..3 rows take the small-m path, n <= 12 the narrow path, the rest the packed path with
+    // partial edge tiles.
+    let dims = [
+        (0, 3, 2),
+        (2, 5, 3),
+        (5, 13, 9),
+        (7, 3, 17),
+        (9, 17, 4),
+        (13, 20, 11),
+    ];
+    for &(m, n, k) in &dims {
+        for (ta, tb) in [
+            (Transpose::No, Transpose::No),
+            (Transpose::Yes, Transpose::No),
+            (Transpose::No, Transpose::Yes),
+            (Transpose::Yes, Transpose::Yes),
+        ] {
+            // Every matrix has one column of NaN padding past its rows.
+            let (ar, ac) = if ta == Transpose::No { (m, k) } else { (k, m) };
+            let (br, bc) = if tb == Transpose::No { (k, n) } else { (n, k) };
+            let mut fill = |r: usize, c: usize| -> Vec<f32> {
+                (0..r * (c + 1))
+                    .map(|i| {
+                        if i % (c + 1) == c {
+                            f32::NAN
+                        } else {
+                            rng.uniform(-1.0, 1.0)
+                        }
+                    })
+                    .collect()
+            };
+            let a = fill(ar, ac);
+            let b = fill(br, bc);
+            let c0 = fill(m, n);
+            for (alpha, beta) in [(1.0, 0.0), (-2.5, 0.3)] {
+                let mut fast = c0.clone();
+                let mut slow = c0.clone();
+                kernels::sgemm(
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    &a,
+                    ac + 1,
+                    &b,
+                    bc + 1,
+                    beta,
+                    &mut fast,
+                    n + 1,
+                );
+                naive::sgemm(
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    &a,
+                    ac + 1,
+                    &b,
+                    bc + 1,
+                    beta,
+                    &mut slow,
+                    n + 1,
+                );
+                close(&fast, &slow, &format!("sgemm {ta:?}{tb:?} {m}x{n}x{k}"));
+                for i in 0..m {
+                    assert!(fast[i * (n + 1) + n].is_nan(), "padding of C overwritten");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_kernels_on_small_shapes() {
+    let mut rng = Rng::new(2);
+    for &(batch, in_dim, out_dim) in &[(1, 3, 5), (3, 7, 10), (7, 5, 17)] {
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect() };
+        let (x, w, bias) = (draw(batch * in_dim), draw(in_dim * out_dim), draw(out_dim));
+        let mut fast = vec![f32::NAN; batch * out_dim];
+        let mut slow = vec![0.0; batch * out_dim];
+        kernels::dense_forward(
+            &x,
+            &w,
+            &bias,
+            &mut fast,
+            batch,
+            in_dim,
+            out_dim,
+            Activation::Relu,
+        );
+        naive::dense_forward(
+            &x,
+            &w,
+            &bias,
+            &mut slow,
+            batch,
+            in_dim,
+            out_dim,
+            Activation::Relu,
+        );
+        close(&fast, &slow, "dense_forward");
+        let labels: Vec<u32> = (0..batch as u32).map(|i| i % out_dim as u32).collect();
+        let (mut g1, mut g2) = (vec![0.0; fast.len()], vec![0.0; fast.len()]);
+        let l1 = kernels::softmax_cross_entropy(&fast, &labels, &mut g1, batch, out_dim);
+        let l2 = naive::softmax_cross_entropy(&slow, &labels, &mut g2, batch, out_dim);
+        assert!((l1 - l2).abs() <= 1e-5 * (1.0 + l2.abs()));
+        close(&g1, &g2, "softmax_cross_entropy");
+        kernels::softmax_rows(&mut fast, batch, out_dim);
+        naive::softmax_rows(&mut slow, batch, out_dim);
+        close(&fast, &slow, "softmax_rows");
+    }
+}
