@@ -21,6 +21,13 @@ fn close(fast: &[f32], slow: &[f32], what: &str) {
 
 #[test]
 fn sgemm_paths_on_small_shapes() {
+    if cfg!(miri) {
+        assert_eq!(
+            kernels::isa(),
+            kernels::Isa::Portable,
+            "Miri reports no SIMD extensions"
+        );
+    }
     let mut rng = Rng::new(1);
     // 1..3 rows take the small-m path, n <= 12 the narrow path, the rest the packed path with
     // partial edge tiles.

@@ -206,12 +206,12 @@ impl Tensor {
             return shape_err!("reshape: only one axis can be inferred, got {shape:?}");
         }
         if let Some(&i) = inferred.first() {
-            let known: usize = shape
+            let known = shape
                 .iter()
                 .enumerate()
                 .filter(|&(j, _)| j != i)
-                .map(|(_, &d)| d)
-                .product();
+                .try_fold(1usize, |a, (_, &d)| a.checked_mul(d))
+                .unwrap_or(0);
             if known == 0 || !self.len().is_multiple_of(known) {
                 return shape_err!(
                     "reshape: cannot infer an axis of {shape:?} for {:?} ({} elements)",
