@@ -256,3 +256,15 @@ fn safetensors_damage() {
     nan[at..].copy_from_slice(&f32::NAN.to_le_bytes());
     ckpt_err(&nan, "NaN");
 }
+
+#[test]
+fn model_sizes_that_overflow_are_errors() {
+    use mathblocks::nn::{Act, Dense, Loss, Sequential};
+    let e = Sequential::zeros(
+        usize::MAX / 2,
+        &[Dense::new(4, Act::Relu), Dense::new(3, Act::Softmax)],
+        Loss::SparseCategoricalCrossentropy,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("overflows"), "{e}");
+}

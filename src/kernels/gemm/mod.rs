@@ -147,6 +147,9 @@ impl Gemm<'_> {
 
     /// The BLIS loops over the block `rows x cols` of C. `rows.start` is a multiple of MR and
     /// `cols.start` a multiple of NR.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; no other thread touches this block of C.
     unsafe fn serial(
         &self,
         bs: BlockSizes,
@@ -155,10 +158,7 @@ impl Gemm<'_> {
         cols: Range<usize>,
     ) {
         let k = self.k;
-        // Even depth blocks: 784 becomes 4 x 196 rather than 3 x 256 + 16.
-        let kc_step = k.div_ceil(k.div_ceil(bs.kc));
-        let a_depth = self.ta == Transpose::No;
-        let b_depth = self.tb == Transpose::Yes;
+        let kc_step = depth_step(k, bs);
         PACK.with_borrow_mut(|(abuf, bbuf)| {
             // LOOP 5: panels of NC columns.
             for jc in cols.clone().step_by(bs.nc) {
@@ -167,59 +167,82 @@ impl Gemm<'_> {
                 for p0 in (0..k).step_by(kc_step) {
                     let kc = kc_step.min(k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
-                    pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
-                    let last = p0 + kc == k;
-                    let beta = if p0 == 0 { self.beta } else { 1.0 };
-                    // LOOP 3: blocks of MC rows.
-                    for ic in rows.clone().step_by(bs.mc) {
-                        let mc = bs.mc.min(rows.end - ic);
-                        let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
-                        pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
-                        // LOOP 2: micro-panels of B (NR columns), kept in L1.
-                        for jr in (0..nc).step_by(bs.nr) {
-                            let bpanel = bp[jr * kc..].as_ptr();
-                            let bias = match self.bias {
-                                Some(b) if last => b[jc + jr..].as_ptr(),
-                                _ => std::ptr::null(),
-                            };
-                            let st = Store {
-                                alpha: self.alpha,
-                                beta,
-                                bias,
-                                relu: self.relu && last,
-                            };
-                            // LOOP 1: micro-panels of A (MR rows).
-                            for ir in (0..mc).step_by(bs.mr) {
-                                let apanel = ap[ir * kc..].as_ptr();
-                                let (i, j) = (ic + ir, jc + jr);
-                                let (h, w) = (bs.mr.min(rows.end - i), bs.nr.min(cols.end - j));
-                                // SAFETY: the panels hold kc*MR and kc*NR floats; the tile at
-                                // (i, j) is inside C when full, else `edge_tile` bounds it.
-                                unsafe {
-                                    let cp = self.c.add(i * self.ldc + j);
-                                    if h == bs.mr && w == bs.nr {
-                                        kern(kc, apanel, bpanel, cp, self.ldc, st);
-                                    } else {
-                                        edge_tile(
-                                            bs,
-                                            kern,
-                                            kc,
-                                            apanel,
-                                            bpanel,
-                                            cp,
-                                            self.ldc,
-                                            (h, w),
-                                            st,
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    self.pack_b(bs, bp, (jc, nc), (p0, kc));
+                    // SAFETY: forwarded contract.
+                    unsafe { self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf) };
                 }
             }
         });
     }
+
+    /// Packs columns `jc..jc+nc`, depths `p0..p0+kc` of op(B) into `bp`.
+    fn pack_b(&self, bs: BlockSizes, bp: &mut [f32], jc_nc: (usize, usize), p_kc: (usize, usize)) {
+        let depth_contiguous = self.tb == Transpose::Yes;
+        pack_panels(bp, self.b, self.ldb, depth_contiguous, jc_nc, p_kc, bs.nr);
+    }
+
+    /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `bp` holds the packed panel; no other thread touches these rows
+    /// of the panel's columns of C.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        rows: Range<usize>,
+        (jc, nc): (usize, usize),
+        (p0, kc): (usize, usize),
+        bp: &[f32],
+        abuf: &mut pack::Scratch,
+    ) {
+        let a_depth = self.ta == Transpose::No;
+        let last = p0 + kc == self.k;
+        let beta = if p0 == 0 { self.beta } else { 1.0 };
+        // LOOP 3: blocks of MC rows.
+        for ic in rows.clone().step_by(bs.mc) {
+            let mc = bs.mc.min(rows.end - ic);
+            let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
+            pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
+            // LOOP 2: micro-panels of B (NR columns), kept in L1.
+            for jr in (0..nc).step_by(bs.nr) {
+                let bpanel = bp[jr * kc..].as_ptr();
+                let bias = match self.bias {
+                    Some(b) if last => b[jc + jr..].as_ptr(),
+                    _ => std::ptr::null(),
+                };
+                let st = Store {
+                    alpha: self.alpha,
+                    beta,
+                    bias,
+                    relu: self.relu && last,
+                };
+                // LOOP 1: micro-panels of A (MR rows).
+                for ir in (0..mc).step_by(bs.mr) {
+                    let apanel = ap[ir * kc..].as_ptr();
+                    let (i, j) = (ic + ir, jc + jr);
+                    let (h, w) = (bs.mr.min(rows.end - i), bs.nr.min(jc + nc - j));
+                    // SAFETY: the panels hold kc*MR and kc*NR floats; the tile at (i, j) is
+                    // inside C when full, else `edge_tile` bounds it.
+                    unsafe {
+                        let cp = self.c.add(i * self.ldc + j);
+                        if h == bs.mr && w == bs.nr {
+                            kern(kc, apanel, bpanel, cp, self.ldc, st);
+                        } else {
+                            edge_tile(bs, kern, kc, apanel, bpanel, cp, self.ldc, (h, w), st);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The depth of each KC block: `k` in equal blocks of at most `bs.kc` (784 becomes 4 x 196
+/// rather than 3 x 256 + 16), so no block is a thin remainder.
+fn depth_step(k: usize, bs: BlockSizes) -> usize {
+    k.div_ceil(k.div_ceil(bs.kc))
 }
 
 /// Largest MR x NR of any path (12 x 32).
