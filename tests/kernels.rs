@@ -708,3 +708,48 @@ fn elementwise_kernels_match_naive() {
     kernels::argmax_rows(&[f32::NAN, 1.0, 3.0, 3.0, 2.0, f32::NAN], 2, 3, &mut idx);
     assert_eq!(idx, [2, 0]);
 }
+
+#[test]
+fn optimiser_updates_match_naive_bitwise() {
+    let mut rng = Rng::new(9);
+    for n in [0, 1, 7, 8, 9, 31, 1000, 4099] {
+        let g: Vec<f32> = (0..n).map(|_| rng.uniform()).collect();
+        let p0: Vec<f32> = (0..n).map(|_| rng.uniform()).collect();
+        let s0: Vec<f32> = (0..n).map(|_| rng.uniform().abs()).collect();
+        let t0: Vec<f32> = (0..n).map(|_| rng.uniform().abs()).collect();
+        for (momentum, nesterov) in [(0.0, false), (0.9, false), (0.9, true)] {
+            let (mut p1, mut v1, mut p2, mut v2) = (p0.clone(), s0.clone(), p0.clone(), s0.clone());
+            kernels::sgd_update(&mut p1, &g, &mut v1, 0.01, momentum, nesterov);
+            naive::sgd_update(&mut p2, &g, &mut v2, 0.01, momentum, nesterov);
+            assert!(
+                bitwise(&p1) == bitwise(&p2) && bitwise(&v1) == bitwise(&v2),
+                "sgd n={n}"
+            );
+            assert!(n == 0 || p1 != p0, "sgd moved nothing");
+        }
+        let (mut p1, mut a1, mut p2, mut a2) = (p0.clone(), s0.clone(), p0.clone(), s0.clone());
+        kernels::rmsprop_update(&mut p1, &g, &mut a1, 1e-3, 0.9, 1e-7);
+        naive::rmsprop_update(&mut p2, &g, &mut a2, 1e-3, 0.9, 1e-7);
+        assert!(
+            bitwise(&p1) == bitwise(&p2) && bitwise(&a1) == bitwise(&a2),
+            "rmsprop n={n}"
+        );
+        let (mut p1, mut m1, mut v1) = (p0.clone(), s0.clone(), t0.clone());
+        let (mut p2, mut m2, mut v2) = (p0.clone(), s0.clone(), t0.clone());
+        kernels::adam_update(&mut p1, &g, &mut m1, &mut v1, 3e-4, 0.9, 0.999, 1e-7);
+        naive::adam_update(&mut p2, &g, &mut m2, &mut v2, 3e-4, 0.9, 0.999, 1e-7);
+        assert!(
+            bitwise(&p1) == bitwise(&p2)
+                && bitwise(&m1) == bitwise(&m2)
+                && bitwise(&v1) == bitwise(&v2),
+            "adam n={n}"
+        );
+    }
+    let msg = panic_message(|| {
+        kernels::rmsprop_update(&mut [0.0; 4], &[0.0; 3], &mut [0.0; 4], 1e-3, 0.9, 1e-7)
+    });
+    assert!(
+        msg.contains("rmsprop_update") && msg.contains("grads"),
+        "{msg}"
+    );
+}

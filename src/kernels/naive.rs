@@ -197,3 +197,60 @@ pub fn argmax_rows(x: &[f32], rows: usize, cols: usize, out: &mut [u32]) {
         out[i] = best as u32;
     }
 }
+
+/// Reference for [`super::sgd_update`].
+pub fn sgd_update(
+    params: &mut [f32],
+    grads: &[f32],
+    velocity: &mut [f32],
+    lr: f32,
+    momentum: f32,
+    nesterov: bool,
+) {
+    for i in 0..params.len() {
+        if momentum == 0.0 {
+            params[i] -= lr * grads[i];
+        } else {
+            velocity[i] = momentum * velocity[i] - lr * grads[i];
+            params[i] += if nesterov {
+                momentum * velocity[i] - lr * grads[i]
+            } else {
+                velocity[i]
+            };
+        }
+    }
+}
+
+/// Reference for [`super::rmsprop_update`].
+pub fn rmsprop_update(
+    params: &mut [f32],
+    grads: &[f32],
+    sq_avg: &mut [f32],
+    lr: f32,
+    rho: f32,
+    epsilon: f32,
+) {
+    for i in 0..params.len() {
+        sq_avg[i] = rho * sq_avg[i] + (1.0 - rho) * grads[i] * grads[i];
+        params[i] -= lr * grads[i] / (sq_avg[i] + epsilon).sqrt();
+    }
+}
+
+/// Reference for [`super::adam_update`].
+#[allow(clippy::too_many_arguments)]
+pub fn adam_update(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: f32,
+    beta1: f32,
+    beta2: f32,
+    epsilon: f32,
+) {
+    for i in 0..params.len() {
+        m[i] += (1.0 - beta1) * (grads[i] - m[i]);
+        v[i] += (1.0 - beta2) * (grads[i] * grads[i] - v[i]);
+        params[i] -= step * m[i] / (v[i].sqrt() + epsilon);
+    }
+}

@@ -1,6 +1,7 @@
 //! Optimisers with Keras's update rules and defaults, over flat parameter and gradient
 //! buffers (one slot buffer per state variable, the same length as the parameters).
 
+use crate::kernels;
 use rayon::prelude::*;
 
 /// Elements per rayon task in the update loops.
@@ -157,22 +158,10 @@ impl OptState {
                 lr,
                 momentum,
                 nesterov,
-            } => p.for_each(|((p, g), v)| {
-                for ((p, &g), v) in p.iter_mut().zip(g).zip(v) {
-                    if momentum == 0.0 {
-                        *p -= lr * g;
-                    } else {
-                        *v = momentum * *v - lr * g;
-                        *p += if nesterov { momentum * *v - lr * g } else { *v };
-                    }
-                }
-            }),
-            Optimizer::RmsProp { lr, rho, epsilon } => p.for_each(|((p, g), a)| {
-                for ((p, &g), a) in p.iter_mut().zip(g).zip(a) {
-                    *a = rho * *a + (1.0 - rho) * g * g;
-                    *p -= lr * g / (*a + epsilon).sqrt();
-                }
-            }),
+            } => p.for_each(|((p, g), v)| kernels::sgd_update(p, g, v, lr, momentum, nesterov)),
+            Optimizer::RmsProp { lr, rho, epsilon } => {
+                p.for_each(|((p, g), a)| kernels::rmsprop_update(p, g, a, lr, rho, epsilon))
+            }
             Optimizer::Adam {
                 lr,
                 beta1,
@@ -180,14 +169,10 @@ impl OptState {
                 epsilon,
             } => {
                 let t = self.t as i32;
-                let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+                let step = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
                 p.zip(self.s2.par_chunks_mut(CHUNK))
                     .for_each(|(((p, g), m), v)| {
-                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                            *m += (1.0 - beta1) * (g - *m);
-                            *v += (1.0 - beta2) * (g * g - *v);
-                            *p -= alpha * *m / (v.sqrt() + epsilon);
-                        }
+                        kernels::adam_update(p, g, m, v, step, beta1, beta2, epsilon)
                     })
             }
         }

@@ -1,0 +1,166 @@
+//! Optimiser update kernels: Keras's SGD (momentum, Nesterov), RMSprop and Adam rules over
+//! flat parameter, gradient and state slices of equal length.
+//!
+//! The square roots and divisions of RMSprop and Adam bound these loops. The compiler
+//! vectorises them for the instruction set it targets, which by default is SSE (four lanes),
+//! so on CPUs with AVX2 the same loops are compiled again for eight lanes and chosen at run
+//! time. Both builds do the same IEEE operations in the same order (Rust never fuses a
+//! multiply and an add on its own), so results are bit-identical on every path.
+
+use super::check_len;
+#[cfg(target_arch = "x86_64")]
+use super::gemm::kernel::{Isa, isa};
+
+/// Checks that every slice has at least `params.len()` elements (extra ones are ignored).
+fn check(name: &str, params: usize, slices: &[(&str, usize)]) {
+    for &(arg, len) in slices {
+        check_len(name, arg, len, params, "params.len()");
+    }
+}
+
+/// Compiles `$body` a second time with AVX2 enabled and calls that build when the CPU has it.
+macro_rules! dispatch {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// # Safety
+            /// The CPU supports AVX2.
+            #[target_feature(enable = "avx2")]
+            unsafe fn wide_build(
+                p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32], c: [f32; 4], flag: bool,
+            ) {
+                $body(p, g, s1, s2, c, flag)
+            }
+            if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
+                // SAFETY: isa() only reports paths this CPU supports, and both imply AVX2.
+                return unsafe { wide_build($($arg),*) };
+            }
+        }
+        $body($($arg),*)
+    }};
+}
+
+#[inline(always)]
+fn sgd_body(p: &mut [f32], g: &[f32], v: &mut [f32], _: &mut [f32], c: [f32; 4], nesterov: bool) {
+    let [lr, momentum, ..] = c;
+    if momentum == 0.0 {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p -= lr * g;
+        }
+        return;
+    }
+    for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+        *v = momentum * *v - lr * g;
+        *p += if nesterov { momentum * *v - lr * g } else { *v };
+    }
+}
+
+#[inline(always)]
+fn rmsprop_body(p: &mut [f32], g: &[f32], a: &mut [f32], _: &mut [f32], c: [f32; 4], _: bool) {
+    let [lr, rho, epsilon, _] = c;
+    for ((p, &g), a) in p.iter_mut().zip(g).zip(a.iter_mut()) {
+        *a = rho * *a + (1.0 - rho) * g * g;
+        *p -= lr * g / (*a + epsilon).sqrt();
+    }
+}
+
+#[inline(always)]
+fn adam_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: [f32; 4], _: bool) {
+    let [step, beta1, beta2, epsilon] = c;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m += (1.0 - beta1) * (g - *m);
+        *v += (1.0 - beta2) * (g * g - *v);
+        *p -= step * *m / (v.sqrt() + epsilon);
+    }
+}
+
+/// Keras SGD: with `momentum == 0`, `p -= lr·g` (velocity untouched); else
+/// `v = momentum·v - lr·g` and `p += v`, or `p += momentum·v - lr·g` with Nesterov.
+///
+/// # Panics
+/// If `grads` or `velocity` is shorter than `params` (message names `sgd_update`).
+pub fn sgd_update(
+    params: &mut [f32],
+    grads: &[f32],
+    velocity: &mut [f32],
+    lr: f32,
+    momentum: f32,
+    nesterov: bool,
+) {
+    let n = params.len();
+    check(
+        "sgd_update",
+        n,
+        &[("grads", grads.len()), ("velocity", velocity.len())],
+    );
+    dispatch!(sgd_body(
+        params,
+        grads,
+        velocity,
+        &mut [],
+        [lr, momentum, 0.0, 0.0],
+        nesterov
+    ))
+}
+
+/// Keras RMSprop (not centred, no momentum): `a = rho·a + (1 - rho)·g²`,
+/// `p -= lr·g / sqrt(a + epsilon)`, with `a` the running average of squared gradients.
+///
+/// # Panics
+/// If `grads` or `sq_avg` is shorter than `params` (message names `rmsprop_update`).
+pub fn rmsprop_update(
+    params: &mut [f32],
+    grads: &[f32],
+    sq_avg: &mut [f32],
+    lr: f32,
+    rho: f32,
+    epsilon: f32,
+) {
+    let n = params.len();
+    check(
+        "rmsprop_update",
+        n,
+        &[("grads", grads.len()), ("sq_avg", sq_avg.len())],
+    );
+    dispatch!(rmsprop_body(
+        params,
+        grads,
+        sq_avg,
+        &mut [],
+        [lr, rho, epsilon, 0.0],
+        false
+    ))
+}
+
+/// Keras Adam, one step: `m += (1 - beta1)(g - m)`, `v += (1 - beta2)(g² - v)`,
+/// `p -= step·m / (sqrt(v) + epsilon)`, where the caller passes the bias-corrected step size
+/// `step = lr·sqrt(1 - beta2^t) / (1 - beta1^t)` for step number t (1-based).
+///
+/// # Panics
+/// If `grads`, `m` or `v` is shorter than `params` (message names `adam_update`).
+#[allow(clippy::too_many_arguments)]
+pub fn adam_update(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: f32,
+    beta1: f32,
+    beta2: f32,
+    epsilon: f32,
+) {
+    let n = params.len();
+    check(
+        "adam_update",
+        n,
+        &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
+    );
+    dispatch!(adam_body(
+        params,
+        grads,
+        m,
+        v,
+        [step, beta1, beta2, epsilon],
+        false
+    ))
+}
