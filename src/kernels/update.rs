@@ -26,14 +26,14 @@ macro_rules! dispatch {
             /// # Safety
             /// The CPU supports AVX2.
             #[target_feature(enable = "avx2")]
-            unsafe fn wide_build(
+            unsafe fn avx2_build(
                 p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32], c: [f32; 4], flag: bool,
             ) {
                 $body(p, g, s1, s2, c, flag)
             }
             if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
                 // SAFETY: isa() only reports paths this CPU supports, and both imply AVX2.
-                return unsafe { wide_build($($arg),*) };
+                return unsafe { avx2_build($($arg),*) };
             }
         }
         $body($($arg),*)
