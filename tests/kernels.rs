@@ -429,7 +429,7 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::No, Transpose::No, 37, 1000, 300),
         (Transpose::Yes, Transpose::No, 3, 1000, 300), // the small-m path, split by columns
         (Transpose::No, Transpose::No, 1001, 10, 300), // the narrow path, split by rows
-        (Transpose::No, Transpose::Yes, 515, 12, 261),
+        (Transpose::No, Transpose::Yes, 515, 12, 700),
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,

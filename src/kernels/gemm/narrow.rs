@@ -10,7 +10,7 @@
 use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::pack::PACK;
-use super::params::{NARROW_PARALLEL_MIN_FLOPS, NARROW_TILE_COLS, NARROW_TILE_ROWS};
+use super::params::{NARROW_TILE_COLS, NARROW_TILE_ROWS, PARALLEL_MIN_FLOPS};
 use crate::kernels::Transpose;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -52,7 +52,7 @@ impl Gemm<'_> {
             .saturating_mul(self.n)
             .saturating_mul(self.k);
         let threads = rayon::current_num_threads();
-        if threads < 2 || flops < NARROW_PARALLEL_MIN_FLOPS || m < 2 * NARROW_TILE_ROWS {
+        if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * NARROW_TILE_ROWS {
             // SAFETY: forwarded contract; all of C.
             unsafe { narrow_rows(isa, self, bt, ldbt, 0..m) };
             return;

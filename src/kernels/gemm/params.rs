@@ -80,7 +80,3 @@ pub const NARROW_TILE_ROWS: usize = 6;
 /// Columns of C per block of the narrow path: `NARROW_TILE_ROWS x NARROW_TILE_COLS`
 /// accumulators plus the row and column vectors fit in 16 registers.
 pub const NARROW_TILE_COLS: usize = 2;
-
-/// The narrow path's threshold for splitting rows over rayon's threads (in 2·m·n·k): lower
-/// than [`PARALLEL_MIN_FLOPS`] because it has no packing to repeat per thread.
-pub const NARROW_PARALLEL_MIN_FLOPS: usize = 1_000_000;
