@@ -40,6 +40,15 @@ fn predict(model: &Path, data: &Path, index: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// The `test_accuracy=` value of `train`'s summary line.
+fn test_accuracy(summary: &str) -> f64 {
+    let field = summary
+        .split("test_accuracy=")
+        .nth(1)
+        .expect("test_accuracy= in the summary");
+    field.split(' ').next().unwrap().parse().unwrap()
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -92,15 +101,7 @@ fn train_evaluate_predict_and_metrics_json() {
             && last.contains(" train_seconds="),
         "{last}"
     );
-    let acc: f64 = last
-        .split("test_accuracy=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = test_accuracy(last);
     assert!(acc > 0.7, "600 images, 3 epochs: accuracy {acc}");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -155,15 +156,7 @@ fn iris_reaches_93_percent() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     let last = text.lines().last().unwrap();
-    let acc: f64 = last
-        .split("test_accuracy=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = test_accuracy(last);
     assert!(acc >= 0.93, "iris test accuracy {acc}\n{text}");
 }
 

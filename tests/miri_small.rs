@@ -64,38 +64,26 @@ fn sgemm_paths_on_small_shapes() {
             let b = fill(br, bc);
             let c0 = fill(m, n);
             for (alpha, beta) in [(1.0, 0.0), (-2.5, 0.3)] {
-                let mut fast = c0.clone();
-                let mut slow = c0.clone();
-                kernels::sgemm(
-                    ta,
-                    tb,
-                    m,
-                    n,
-                    k,
-                    alpha,
-                    &a,
-                    ac + 1,
-                    &b,
-                    bc + 1,
-                    beta,
-                    &mut fast,
-                    n + 1,
-                );
-                naive::sgemm(
-                    ta,
-                    tb,
-                    m,
-                    n,
-                    k,
-                    alpha,
-                    &a,
-                    ac + 1,
-                    &b,
-                    bc + 1,
-                    beta,
-                    &mut slow,
-                    n + 1,
-                );
+                let [fast, slow] = [kernels::sgemm, naive::sgemm].map(|gemm| {
+                    let mut c = c0.clone();
+                    let (lda, ldb) = (ac + 1, bc + 1);
+                    gemm(
+                        ta,
+                        tb,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        &a,
+                        lda,
+                        &b,
+                        ldb,
+                        beta,
+                        &mut c,
+                        n + 1,
+                    );
+                    c
+                });
                 close(&fast, &slow, &format!("sgemm {ta:?}{tb:?} {m}x{n}x{k}"));
                 for i in 0..m {
                     assert!(fast[i * (n + 1) + n].is_nan(), "padding of C overwritten");

@@ -49,7 +49,7 @@ pub fn decode<'a>(raw: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, DataError
             .map_err(gz_err)?;
     }
     // A malformed header is reported by `parse`; read one byte past it so it can say so.
-    let data_len = header(&out).map_or(1, |(_, count)| count as u64 + 1);
+    let data_len = header(&out, path).map_or(1, |(_, count, _)| count as u64 + 1);
     (&mut dec)
         .take(data_len.min(MAX_DECOMPRESSED + 1))
         .read_to_end(&mut out)
@@ -58,30 +58,14 @@ pub fn decode<'a>(raw: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, DataError
     Ok(Cow::Owned(out))
 }
 
-/// The dimensions and element count of a well-formed header at the start of `bytes`.
-fn header(bytes: &[u8]) -> Option<(Vec<usize>, usize)> {
-    let (&[0, 0, UBYTE, ndim], rest) = bytes.split_first_chunk::<4>()? else {
-        return None;
-    };
-    let dims: Vec<usize> = rest
-        .chunks_exact(4)
-        .take(ndim as usize)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    if ndim == 0 || dims.len() != ndim as usize {
-        return None;
-    }
-    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
-    Some((dims, count))
-}
-
 /// Parses the contents of an IDX file, plain or gzipped; `path` is only used in messages.
 pub fn from_file_bytes(raw: &[u8], path: &Path) -> Result<Idx, DataError> {
     parse(&decode(raw, path)?, path)
 }
 
-/// Parses uncompressed IDX bytes; `path` is only used in error messages.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
+/// The dimensions, element count and data (everything after the header) of IDX bytes, or
+/// the first thing wrong with the header.
+fn header<'a>(bytes: &'a [u8], path: &Path) -> Result<(Vec<usize>, usize, &'a [u8]), DataError> {
     let bad = |msg: String| DataError::format(path, msg);
     let mut r = bytes;
     if r.len() < 4 {
@@ -112,11 +96,18 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
             .map_err(|_| bad(format!("header truncated in dimension {i} of {ndim}")))?;
         dims.push(d as usize);
     }
-    // Checked against the bytes present before anything is allocated.
     let count = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    Ok((dims, count, r))
+}
+
+/// Parses uncompressed IDX bytes; `path` is only used in error messages.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
+    let bad = |msg: String| DataError::format(path, msg);
+    // The count is checked against the bytes present before anything is allocated.
+    let (dims, count, r) = header(bytes, path)?;
     if r.len() < count {
         return Err(bad(format!(
             "truncated: dimensions {dims:?} need {count} data bytes, the file holds {}",

@@ -2,7 +2,7 @@
 //! their last axes, and each pair of extents must be equal or one of them 1 (a missing axis
 //! counts as 1). So (3, 2) and (2,) combine to (3, 2); (3, 2) and (3,) do not.
 
-use super::{ShapeError, Tensor, for_each_offset, shape_err, strides};
+use super::{ShapeError, Tensor, for_each_offset, for_each_offset2, shape_err, strides};
 
 /// The shape two operands broadcast to, or an error naming both.
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
@@ -82,13 +82,13 @@ impl Tensor {
             });
         }
         let shape = broadcast_shape(&self.shape, &other.shape)?;
-        let a = self.broadcast_to(&shape)?;
-        let from = broadcast_strides(&other.shape, &shape);
-        let mut data = Vec::with_capacity(a.len());
-        let mut i = 0;
-        for_each_offset(&shape, &from, |o| {
-            data.push(f(a.data[i], other.data[o]));
-            i += 1;
+        let (from_a, from_b) = (
+            broadcast_strides(&self.shape, &shape),
+            broadcast_strides(&other.shape, &shape),
+        );
+        let mut data = Vec::with_capacity(shape.iter().product());
+        for_each_offset2(&shape, &from_a, &from_b, |oa, ob| {
+            data.push(f(self.data[oa], other.data[ob]))
         });
         Ok(Tensor { shape, data })
     }

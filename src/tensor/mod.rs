@@ -315,20 +315,30 @@ impl Tensor {
 /// Calls `f` with the source offset of every element of `shape`, in row-major order, where
 /// `from[i]` is the source stride of axis i (0 for a broadcast axis).
 fn for_each_offset(shape: &[usize], from: &[usize], mut f: impl FnMut(usize)) {
+    for_each_offset2(shape, from, &vec![0; from.len()], |o, _| f(o));
+}
+
+/// [`for_each_offset`] over two sources at once: `f(offset in a, offset in b)`.
+fn for_each_offset2(
+    shape: &[usize],
+    from_a: &[usize],
+    from_b: &[usize],
+    mut f: impl FnMut(usize, usize),
+) {
     if shape.contains(&0) {
         return;
     }
     let nd = shape.len();
     if nd == 0 {
-        f(0);
+        f(0, 0);
         return;
     }
     let mut idx = vec![0usize; nd];
-    let mut off = 0usize;
-    let (inner, inner_stride) = (shape[nd - 1], from[nd - 1]);
+    let (mut oa, mut ob) = (0usize, 0usize);
+    let (inner, sa, sb) = (shape[nd - 1], from_a[nd - 1], from_b[nd - 1]);
     loop {
         for j in 0..inner {
-            f(off + j * inner_stride);
+            f(oa + j * sa, ob + j * sb);
         }
         // Advance the outer axes like an odometer.
         let mut ax = nd - 1;
@@ -338,11 +348,13 @@ fn for_each_offset(shape: &[usize], from: &[usize], mut f: impl FnMut(usize)) {
             }
             ax -= 1;
             idx[ax] += 1;
-            off += from[ax];
+            oa += from_a[ax];
+            ob += from_b[ax];
             if idx[ax] < shape[ax] {
                 break;
             }
-            off -= from[ax] * shape[ax];
+            oa -= from_a[ax] * shape[ax];
+            ob -= from_b[ax] * shape[ax];
             idx[ax] = 0;
         }
     }

@@ -158,7 +158,8 @@ impl Gemm<'_> {
         cols: Range<usize>,
     ) {
         let k = self.k;
-        let kc_step = depth_step(k, bs);
+        // Even depth blocks: 784 becomes 4 x 196 rather than 3 x 256 + 16.
+        let kc_step = k.div_ceil(k.div_ceil(bs.kc));
         PACK.with_borrow_mut(|(abuf, bbuf)| {
             // LOOP 5: panels of NC columns.
             for jc in cols.clone().step_by(bs.nc) {
@@ -167,18 +168,13 @@ impl Gemm<'_> {
                 for p0 in (0..k).step_by(kc_step) {
                     let kc = kc_step.min(k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
-                    self.pack_b(bs, bp, (jc, nc), (p0, kc));
+                    let b_depth = self.tb == Transpose::Yes;
+                    pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
                     // SAFETY: forwarded contract.
                     unsafe { self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf) };
                 }
             }
         });
-    }
-
-    /// Packs columns `jc..jc+nc`, depths `p0..p0+kc` of op(B) into `bp`.
-    fn pack_b(&self, bs: BlockSizes, bp: &mut [f32], jc_nc: (usize, usize), p_kc: (usize, usize)) {
-        let depth_contiguous = self.tb == Transpose::Yes;
-        pack_panels(bp, self.b, self.ldb, depth_contiguous, jc_nc, p_kc, bs.nr);
     }
 
     /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B.
@@ -237,12 +233,6 @@ impl Gemm<'_> {
             }
         }
     }
-}
-
-/// The depth of each KC block: `k` in equal blocks of at most `bs.kc` (784 becomes 4 x 196
-/// rather than 3 x 256 + 16), so no block is a thin remainder.
-fn depth_step(k: usize, bs: BlockSizes) -> usize {
-    k.div_ceil(k.div_ceil(bs.kc))
 }
 
 /// Largest MR x NR of any path (12 x 32).
