@@ -753,3 +753,213 @@ fn optimiser_updates_match_naive_bitwise() {
         "{msg}"
     );
 }
+
+/// A `rows x cols` matrix in which about `density` of the entries are drawn from `f` and the
+/// rest are +0.0 or -0.0.
+fn sparse_matrix(
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    density: f64,
+    mut f: impl FnMut(&mut Rng) -> f32,
+) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|_| {
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if u < density {
+                f(rng)
+            } else if u < density + (1.0 - density) / 8.0 {
+                -0.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Shapes for the sparse kernels: around the register block (8 vectors), one vector, and the
+/// 8-wide zero-chunk test of the gather, for every path's vector width.
+fn sparse_shapes() -> Vec<(usize, usize, usize)> {
+    let lanes = [8usize, 16];
+    let mut outs = vec![0, 1, 2, 3];
+    for l in lanes {
+        outs.extend([l - 1, l, l + 1, 8 * l - 1, 8 * l, 8 * l + 1, 9 * l + 3]);
+    }
+    let mut shapes = Vec::new();
+    for &batch in &[0, 1, 2, 5] {
+        for &in_dim in &[0, 1, 7, 8, 9, 17] {
+            for &o in &outs {
+                shapes.push((batch, in_dim, o));
+            }
+        }
+    }
+    shapes.extend([
+        (128, 784, 512),
+        (1, 784, 512),
+        (130, 257, 33),
+        (300, 100, 200),
+    ]);
+    shapes
+}
+
+#[test]
+fn sparse_kernels_match_naive_exactly() {
+    let mut rng = Rng::new(11);
+    for (batch, in_dim, out_dim) in sparse_shapes() {
+        for density in [0.0, 0.2, 1.0] {
+            let x = sparse_matrix(&mut rng, batch, in_dim, density, |r| r.small_int());
+            let w = matrix(in_dim, out_dim, out_dim, || rng.small_int());
+            let bias = matrix(1, out_dim, out_dim, || rng.small_int());
+            let dy = matrix(batch, out_dim, out_dim, || rng.small_int());
+            let ctx = format!("{batch}x{in_dim}x{out_dim} density {density}");
+            for act in [Activation::Identity, Activation::Relu] {
+                let mut fast = vec![f32::NAN; batch * out_dim];
+                let mut slow = vec![0.0; batch * out_dim];
+                kernels::sparse_dense_forward(
+                    &x, &w, &bias, &mut fast, batch, in_dim, out_dim, act,
+                );
+                naive::sparse_dense_forward(&x, &w, &bias, &mut slow, batch, in_dim, out_dim, act);
+                assert_eq!(fast, slow, "sparse_dense_forward {act:?} {ctx}");
+            }
+            let mut fast = vec![f32::NAN; in_dim * out_dim];
+            let mut slow = vec![0.0; in_dim * out_dim];
+            kernels::sparse_weight_grad(&x, &dy, &mut fast, batch, in_dim, out_dim);
+            naive::sparse_weight_grad(&x, &dy, &mut slow, batch, in_dim, out_dim);
+            assert_eq!(fast, slow, "sparse_weight_grad {ctx}");
+            let frac = kernels::nonzero_fraction(&x);
+            assert_eq!(frac, naive::nonzero_fraction(&x), "nonzero_fraction {ctx}");
+        }
+    }
+}
+
+#[test]
+fn sparse_kernels_random_within_error_model() {
+    let mut rng = Rng::new(12);
+    for &(batch, in_dim, out_dim) in &[(128, 784, 512), (7, 300, 77), (64, 129, 130)] {
+        let x = sparse_matrix(&mut rng, batch, in_dim, 0.25, |r| r.uniform());
+        let w = matrix(in_dim, out_dim, out_dim, || rng.uniform());
+        let dy = matrix(batch, out_dim, out_dim, || rng.uniform());
+        let bias = vec![0.0; out_dim];
+        let mut out = vec![f32::NAN; batch * out_dim];
+        kernels::sparse_dense_forward(
+            &x,
+            &w,
+            &bias,
+            &mut out,
+            batch,
+            in_dim,
+            out_dim,
+            Activation::Identity,
+        );
+        let mut dw = vec![f32::NAN; in_dim * out_dim];
+        kernels::sparse_weight_grad(&x, &dy, &mut dw, batch, in_dim, out_dim);
+        // Reference in f64; f32 summation of n terms errs by at most about n·eps·sum|terms|.
+        let eps = f32::EPSILON as f64;
+        for r in 0..batch {
+            for j in 0..out_dim {
+                let (mut s, mut abs) = (0f64, 0f64);
+                for p in 0..in_dim {
+                    let t = x[r * in_dim + p] as f64 * w[p * out_dim + j] as f64;
+                    s += t;
+                    abs += t.abs();
+                }
+                let err = (out[r * out_dim + j] as f64 - s).abs();
+                assert!(
+                    err <= in_dim as f64 * eps * abs + 1e-30,
+                    "forward ({r}, {j}): {err}"
+                );
+            }
+        }
+        for p in 0..in_dim {
+            for j in 0..out_dim {
+                let (mut s, mut abs) = (0f64, 0f64);
+                for r in 0..batch {
+                    let t = x[r * in_dim + p] as f64 * dy[r * out_dim + j] as f64;
+                    s += t;
+                    abs += t.abs();
+                }
+                let err = (dw[p * out_dim + j] as f64 - s).abs();
+                assert!(
+                    err <= batch as f64 * eps * abs + 1e-30,
+                    "grad ({p}, {j}): {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sparse_kernels_threads_give_serial_bits_and_skip_only_zeros() {
+    let mut rng = Rng::new(13);
+    let (batch, in_dim, out_dim) = (300, 784, 130);
+    let x = sparse_matrix(&mut rng, batch, in_dim, 0.2, |r| r.uniform());
+    let w = matrix(in_dim, out_dim, out_dim, || rng.uniform());
+    let bias = matrix(1, out_dim, out_dim, || rng.uniform());
+    let dy = matrix(batch, out_dim, out_dim, || rng.uniform());
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut out = vec![f32::NAN; batch * out_dim];
+        let mut dw = vec![f32::NAN; in_dim * out_dim];
+        pool.install(|| {
+            kernels::sparse_dense_forward(
+                &x,
+                &w,
+                &bias,
+                &mut out,
+                batch,
+                in_dim,
+                out_dim,
+                Activation::Relu,
+            );
+            kernels::sparse_weight_grad(&x, &dy, &mut dw, batch, in_dim, out_dim);
+        });
+        (bitwise(&out), bitwise(&dw))
+    };
+    let serial = run(1);
+    assert!(serial == run(2), "2 threads differ from 1");
+    assert!(serial == run(3), "3 threads differ from 1");
+
+    // Zeros (either sign) are skipped even against an infinite weight; NaN inputs are not.
+    let x = [0.0, -0.0, 1.0, f32::NAN, 0.0, 2.0];
+    let w = [f32::INFINITY, f32::NEG_INFINITY, 1.0, 3.0];
+    let mut out = [f32::NAN; 6];
+    kernels::sparse_dense_forward(&x, &w, &[0.5, 0.5], &mut out, 3, 2, 2, Activation::Identity);
+    assert_eq!(out[..2], [0.5, 0.5], "zeros against infinite weights");
+    assert!(
+        out[2].is_nan() && out[3].is_nan(),
+        "a NaN input must propagate: {out:?}"
+    );
+    assert_eq!(out[4..], [2.5, 6.5], "the last row");
+}
+
+#[test]
+fn sparse_kernels_short_slices_panic_with_names() {
+    let msg = panic_message(|| {
+        let mut out = vec![0.0; 8];
+        kernels::sparse_dense_forward(
+            &[0.0; 6],
+            &[0.0; 11],
+            &[0.0; 4],
+            &mut out,
+            2,
+            3,
+            4,
+            Activation::Relu,
+        )
+    });
+    assert!(
+        msg.contains("sparse_dense_forward") && msg.contains("`w`") && msg.contains("needs 12"),
+        "{msg}"
+    );
+    let msg = panic_message(|| {
+        let mut dw = vec![0.0; 11];
+        kernels::sparse_weight_grad(&[0.0; 6], &[0.0; 8], &mut dw, 2, 3, 4)
+    });
+    assert!(
+        msg.contains("sparse_weight_grad") && msg.contains("`dw`") && msg.contains("needs 12"),
+        "{msg}"
+    );
+}

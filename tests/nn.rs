@@ -2,6 +2,7 @@
 //! against finite differences, checkpoints, and a training smoke test on real MNIST.
 
 use mathblocks::data::{Dataset, mnist};
+use mathblocks::kernels;
 use mathblocks::nn::{
     Act, Dense, FitConfig, Loss, OptState, Optimizer, Sequential, TrainError, checkpoint,
 };
@@ -91,8 +92,18 @@ fn toy(n: usize, features: usize, classes: usize, seed: u64) -> Dataset {
 }
 
 /// Central differences of the mean loss against the analytic gradient, for every parameter.
-fn check_gradients(layers: &[Dense], loss: Loss) {
-    let data = toy(6, 5, 4, 11);
+/// With `sparse`, three in four inputs are zero, so the first layer runs on the sparse-input
+/// kernels.
+fn check_gradients(layers: &[Dense], loss: Loss, sparse: bool) {
+    let mut data = toy(6, 5, 4, 11);
+    if sparse {
+        for (i, v) in data.x.iter_mut().enumerate() {
+            if i % 4 != 1 {
+                *v = 0.0;
+            }
+        }
+        assert!(kernels::nonzero_fraction(&data.x) <= kernels::params::SPARSE_MAX_DENSITY);
+    }
     let mut model = Sequential::new(5, layers, loss, 3).unwrap();
     // Non-zero biases so relu kinks are not all at the same place.
     let nb: Vec<usize> = model.layers().iter().map(|l| l.b_off).collect();
@@ -119,7 +130,7 @@ fn check_gradients(layers: &[Dense], loss: Loss) {
         worst = worst.max(err);
         assert!(
             err < 3e-2,
-            "param {i}: analytic {} numeric {numeric} ({loss:?})",
+            "param {i}: analytic {} numeric {numeric} ({loss:?}, sparse {sparse})",
             analytic[i]
         );
     }
@@ -133,12 +144,15 @@ fn backward_pass_matches_finite_differences() {
         Dense::new(6, Act::Relu),
         Dense::new(4, Act::Softmax),
     ];
-    check_gradients(&net, Loss::SparseCategoricalCrossentropy);
-    check_gradients(&net, Loss::MeanSquaredError);
-    check_gradients(
-        &[Dense::new(8, Act::Relu), Dense::new(4, Act::Linear)],
-        Loss::MeanSquaredError,
-    );
+    for sparse in [false, true] {
+        check_gradients(&net, Loss::SparseCategoricalCrossentropy, sparse);
+        check_gradients(&net, Loss::MeanSquaredError, sparse);
+        check_gradients(
+            &[Dense::new(8, Act::Relu), Dense::new(4, Act::Linear)],
+            Loss::MeanSquaredError,
+            sparse,
+        );
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod elementwise;
 pub(crate) mod gemm;
 pub mod naive;
 mod softmax;
+mod sparse;
 mod update;
 
 pub use dense::dense_forward;
@@ -25,6 +26,7 @@ pub use elementwise::{
 pub use gemm::kernel::{ISA_ENV, Isa, fma_peak_probe, isa};
 pub use gemm::params;
 pub use softmax::{softmax_cross_entropy, softmax_rows};
+pub use sparse::{nonzero_fraction, sparse_dense_forward, sparse_weight_grad};
 pub use update::{adam_update, rmsprop_update, sgd_update};
 
 /// Whether a matrix operand is used as stored or transposed (cblas semantics).

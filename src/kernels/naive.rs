@@ -77,6 +77,51 @@ pub fn dense_forward(
     }
 }
 
+/// Reference for [`super::sparse_dense_forward`]: the dense product over every entry, zeros
+/// included (the two agree whenever the weights are finite).
+#[allow(clippy::too_many_arguments)]
+pub fn sparse_dense_forward(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+) {
+    dense_forward(x, w, bias, out, batch, in_dim, out_dim, act)
+}
+
+/// Reference for [`super::sparse_weight_grad`]: `dw[p, j] = sum_r x[r, p] * dy[r, j]`, r in
+/// order.
+pub fn sparse_weight_grad(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+) {
+    for p in 0..in_dim {
+        for j in 0..out_dim {
+            let mut sum = 0.0f32;
+            for r in 0..batch {
+                sum += x[r * in_dim + p] * dy[r * out_dim + j];
+            }
+            dw[p * out_dim + j] = sum;
+        }
+    }
+}
+
+/// Reference for [`super::nonzero_fraction`].
+pub fn nonzero_fraction(x: &[f32]) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    x.iter().filter(|&&v| v != 0.0).count() as f64 / x.len() as f64
+}
+
 fn relu(v: f32) -> f32 {
     if v > 0.0 { v } else { 0.0 }
 }

@@ -329,8 +329,9 @@ impl Sequential {
     }
 
     /// Forward pass of `rows` examples; the last layer's buffer holds its pre-softmax logits
-    /// when the activation is softmax (the loss or `predict` applies it).
-    fn forward(&self, x: &[f32], rows: usize, ws: &mut Workspace) {
+    /// when the activation is softmax (the loss or `predict` applies it). With `sparse` the
+    /// first layer reads `x` through the sparse-input kernel (see [`sparse_input`]).
+    fn forward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Workspace) {
         for (i, l) in self.layers.iter().enumerate() {
             let (before, rest) = ws.acts.split_at_mut(i);
             let input = if i == 0 {
@@ -343,7 +344,12 @@ impl Sequential {
             } else {
                 Activation::Identity
             };
-            kernels::dense_forward(
+            let layer = if i == 0 && sparse {
+                kernels::sparse_dense_forward
+            } else {
+                kernels::dense_forward
+            };
+            layer(
                 input,
                 &self.params[l.w_off..l.b_off],
                 &self.params[l.b_off..l.b_off + l.out_dim],
@@ -402,8 +408,9 @@ impl Sequential {
         (loss, correct)
     }
 
-    /// Backward pass from `ws.dz` (gradient of the last pre-activation) into `ws.grads`.
-    fn backward(&self, x: &[f32], rows: usize, ws: &mut Workspace) {
+    /// Backward pass from `ws.dz` (gradient of the last pre-activation) into `ws.grads`; with
+    /// `sparse` the first layer's weight gradient goes through the sparse-input kernel.
+    fn backward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Workspace) {
         let Workspace {
             acts,
             dz,
@@ -419,21 +426,26 @@ impl Sequential {
             };
             let g = &dz[..rows * l.out_dim];
             // dW = inputᵀ · dz  (in_dim x out_dim), db = column sums of dz.
-            kernels::sgemm(
-                Transpose::Yes,
-                Transpose::No,
-                l.in_dim,
-                l.out_dim,
-                rows,
-                1.0,
-                input,
-                l.in_dim,
-                g,
-                l.out_dim,
-                0.0,
-                &mut grads[l.w_off..l.b_off],
-                l.out_dim,
-            );
+            let dw = &mut grads[l.w_off..l.b_off];
+            if i == 0 && sparse {
+                kernels::sparse_weight_grad(input, g, dw, rows, l.in_dim, l.out_dim);
+            } else {
+                kernels::sgemm(
+                    Transpose::Yes,
+                    Transpose::No,
+                    l.in_dim,
+                    l.out_dim,
+                    rows,
+                    1.0,
+                    input,
+                    l.in_dim,
+                    g,
+                    l.out_dim,
+                    0.0,
+                    dw,
+                    l.out_dim,
+                );
+            }
             kernels::col_sums(g, rows, l.out_dim, &mut grads[l.b_off..l.b_off + l.out_dim]);
             if i == 0 {
                 break; // no gradient with respect to the data is needed
@@ -480,9 +492,21 @@ impl Sequential {
             x.len() >= rows * self.input_dim && y.len() >= rows,
             "compute_gradients: x or y too short for {rows} rows"
         );
-        self.forward(x, rows, ws);
+        self.gradients(x, y, rows, sparse_input(&x[..rows * self.input_dim]), ws)
+    }
+
+    /// [`Sequential::compute_gradients`] with the first layer's kernels chosen by the caller.
+    fn gradients(
+        &self,
+        x: &[f32],
+        y: &[u32],
+        rows: usize,
+        sparse: bool,
+        ws: &mut Workspace,
+    ) -> (f32, usize) {
+        self.forward(x, rows, sparse, ws);
         let r = self.loss_and_grad(&y[..rows], rows, ws);
-        self.backward(x, rows, ws);
+        self.backward(x, rows, sparse, ws);
         r
     }
 
@@ -523,6 +547,9 @@ impl Sequential {
         let steps = train.n.div_ceil(bs);
         let f = self.input_dim;
         let mut history = Vec::with_capacity(cfg.epochs);
+        // Decided once for the data set rather than per batch: batches of one data set differ
+        // little in density, and the scan would cost a pass over every batch.
+        let sparse = sparse_input(&train.x);
         for epoch in 1..=cfg.epochs {
             let order: Vec<usize> = if cfg.shuffle {
                 permutation(train.n, &mut rng)
@@ -539,7 +566,7 @@ impl Sequential {
                 }
                 let x = std::mem::take(&mut ws.x);
                 let y = std::mem::take(&mut ws.y);
-                let (loss, ok) = self.compute_gradients(&x, &y, rows, &mut ws);
+                let (loss, ok) = self.gradients(&x, &y, rows, sparse, &mut ws);
                 ws.x = x;
                 ws.y = y;
                 // A non-finite loss stops before the update, so the parameters stay those of
@@ -629,7 +656,8 @@ impl Sequential {
         let (mut loss, mut correct) = (0f64, 0usize);
         for start in (0..data.n).step_by(bs) {
             let rows = bs.min(data.n - start);
-            self.forward(&data.x[start * f..(start + rows) * f], rows, &mut ws);
+            let x = &data.x[start * f..(start + rows) * f];
+            self.forward(x, rows, sparse_input(x), &mut ws);
             let (l, ok) = self.loss_and_grad(&data.y[start..start + rows], rows, &mut ws);
             loss += l as f64 * rows as f64;
             correct += ok;
@@ -673,7 +701,8 @@ impl Sequential {
         let last = self.layers.len() - 1;
         for start in (0..rows).step_by(ws.batch.max(1)) {
             let n = ws.batch.min(rows - start);
-            self.forward(&x[start * f..(start + n) * f], n, ws);
+            let x = &x[start * f..(start + n) * f];
+            self.forward(x, n, sparse_input(x), ws);
             let o = &mut out[start * c..(start + n) * c];
             o.copy_from_slice(&ws.acts[last][..n * c]);
             if self.layers[last].act == Act::Softmax {
@@ -681,4 +710,10 @@ impl Sequential {
             }
         }
     }
+}
+
+/// Whether inputs this sparse are cheaper through the sparse-input kernels than through
+/// sgemm (at most [`kernels::params::SPARSE_MAX_DENSITY`] of the entries nonzero).
+fn sparse_input(x: &[f32]) -> bool {
+    kernels::nonzero_fraction(x) <= kernels::params::SPARSE_MAX_DENSITY
 }

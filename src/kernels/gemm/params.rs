@@ -80,3 +80,8 @@ pub const NARROW_TILE_ROWS: usize = 6;
 /// Columns of C per block of the narrow path: `NARROW_TILE_ROWS x NARROW_TILE_COLS`
 /// accumulators plus the row and column vectors fit in 16 registers.
 pub const NARROW_TILE_COLS: usize = 2;
+
+/// At or below this fraction of nonzero inputs, a dense layer's input products are cheaper
+/// through `sparse_dense_forward` and `sparse_weight_grad` than through sgemm (measured with
+/// `cargo bench --bench interleaved -- sparse`; MNIST pixels are 19% nonzero).
+pub const SPARSE_MAX_DENSITY: f64 = 0.4;

@@ -1,0 +1,492 @@
+//! Dense-layer kernels for inputs that are mostly zeros, such as MNIST pixels (81% of them are
+//! exactly 0).
+//!
+//! The two products of the first layer that read the input, the forward `x·W` and the weight
+//! gradient `xᵀ·dy`, cost `2·batch·in_dim·out_dim` FLOPs as dense sgemm whatever the data.
+//! Here each is driven by the input's nonzero entries alone: the forward pass adds
+//! `x[r, p]·W[p, :]` for the nonzero `x[r, p]` of each row, and the weight gradient adds
+//! `x[r, p]·dy[r, :]` into row `p` for the nonzero entries of each column. The work falls with
+//! the density, at about half the FMA rate of sgemm (each multiply-add loads its own vector of
+//! W or dy from L2), so these win below roughly 40% nonzero ([`params::SPARSE_MAX_DENSITY`]).
+//!
+//! An entry that is exactly zero (either sign) contributes nothing, even against an infinite
+//! or NaN weight, where dense arithmetic would give NaN; every other value, NaN included, is
+//! used.
+//!
+//! [`params::SPARSE_MAX_DENSITY`]: super::params::SPARSE_MAX_DENSITY
+
+use super::gemm::kernel::{Isa, Vector, isa};
+use super::gemm::params::PARALLEL_MIN_FLOPS;
+use super::{Activation, check_len, check_matrix};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::ops::Range;
+
+/// Vectors of columns per register block: 8 accumulators, enough independent FMA chains to
+/// cover the FMA latency on two pipes.
+const NV: usize = 8;
+
+/// How many entries ahead the rows of W (or dy) are prefetched.
+const PREFETCH: usize = 4;
+
+/// The nonzero entries of part of a matrix, grouped by row (or by column once transposed):
+/// group `g` is `idx[start[g]..start[g + 1]]` with values `val[..]` at the same positions.
+#[derive(Default)]
+struct Entries {
+    start: Vec<usize>,
+    idx: Vec<usize>,
+    val: Vec<f32>,
+}
+
+impl Entries {
+    fn group(&self, g: usize) -> Range<usize> {
+        self.start[g]..self.start[g + 1]
+    }
+}
+
+/// Row-grouped entries, and the same entries grouped by column, of the call on this thread.
+#[derive(Default)]
+struct Scratch {
+    rows: Entries,
+    cols: Entries,
+}
+
+thread_local! {
+    /// Reused across calls so that a warmed-up training loop does not allocate.
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// Whether `v` is anything but +0.0 or -0.0 (NaN counts as nonzero).
+#[inline(always)]
+fn is_nonzero(v: f32) -> bool {
+    v.to_bits() << 1 != 0
+}
+
+/// The fraction of entries of `x` that are nonzero (+0.0 and -0.0 are zero; NaN is not), in
+/// `[0, 1]`; 0 for an empty slice. Callers compare it with
+/// [`params::SPARSE_MAX_DENSITY`](super::params::SPARSE_MAX_DENSITY) to choose between
+/// [`super::dense_forward`] and [`sparse_dense_forward`].
+pub fn nonzero_fraction(x: &[f32]) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    let n: usize = x
+        .chunks(1 << 16)
+        .map(|c| c.iter().map(|&v| is_nonzero(v) as u32).sum::<u32>() as usize)
+        .sum();
+    n as f64 / x.len() as f64
+}
+
+/// Records the nonzero entries of rows `rows`, columns `cols` of the row-major `x` (row
+/// stride `ld`) in `e`, one group per row, columns increasing; `idx` holds absolute columns.
+fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: &mut Entries) {
+    let width = cols.len();
+    // Every entry is written at the cursor and the cursor advances only past nonzero ones:
+    // no branch to mispredict on the data. The buffers are sized for a fully dense block.
+    let cap = rows.len() * width + 1;
+    if e.idx.len() < cap {
+        e.idx.resize(cap, 0);
+        e.val.resize(cap, 0.0);
+    }
+    e.start.clear();
+    e.start.push(0);
+    let mut n = 0;
+    for r in rows {
+        let row = &x[r * ld + cols.start..][..width];
+        let mut p = cols.start;
+        for chunk in row.chunks(8) {
+            // Whole zero chunks (image borders) are skipped with one test.
+            if chunk.iter().fold(0u32, |a, &v| a | (v.to_bits() << 1)) != 0 {
+                for (q, &v) in chunk.iter().enumerate() {
+                    e.idx[n] = p + q;
+                    e.val[n] = v;
+                    n += is_nonzero(v) as usize;
+                }
+            }
+            p += chunk.len();
+        }
+        e.start.push(n);
+    }
+}
+
+/// Regroups row-grouped entries `rows` (columns in `cols`) by column into `e`: group `p -
+/// cols.start` lists the rows (relative to the first row) holding a nonzero in column `p`,
+/// rows increasing.
+fn transpose_entries(rows: &Entries, cols: Range<usize>, e: &mut Entries) {
+    let nnz = *rows.start.last().unwrap_or(&0);
+    e.start.clear();
+    e.start.resize(cols.len() + 1, 0);
+    for &p in &rows.idx[..nnz] {
+        e.start[p - cols.start + 1] += 1;
+    }
+    for g in 1..e.start.len() {
+        e.start[g] += e.start[g - 1];
+    }
+    if e.idx.len() < nnz {
+        e.idx.resize(nnz, 0);
+        e.val.resize(nnz, 0.0);
+    }
+    // Fill each group from its start, using start[g] as the cursor, then shift back.
+    for r in 0..rows.start.len() - 1 {
+        for q in rows.group(r) {
+            let g = rows.idx[q] - cols.start;
+            let at = e.start[g];
+            e.idx[at] = r;
+            e.val[at] = rows.val[q];
+            e.start[g] += 1;
+        }
+    }
+    for g in (1..e.start.len()).rev() {
+        e.start[g] = e.start[g - 1];
+    }
+    e.start[0] = 0;
+}
+
+/// `out[r, j0..j0 + NB·LANES] = sum over group r of val·m[idx, j0..]` for every group, then
+/// `+ bias` (if any) and relu (if asked), for `NB` vectors of columns.
+///
+/// # Safety
+/// Every `idx` is a row of `m` (row stride `ldm`) with `j0 + NB·LANES` columns; `out` holds
+/// one row of stride `ldo` per group with those columns; `bias` is null or holds them; `V`'s
+/// instructions are supported.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn accumulate_block<V: Vector, const NB: usize>(
+    e: &Entries,
+    groups: usize,
+    m: *const f32,
+    ldm: usize,
+    j0: usize,
+    bias: *const f32,
+    relu: bool,
+    out: *mut f32,
+    ldo: usize,
+) {
+    // SAFETY (whole body): the accesses stay within the extents of the contract.
+    unsafe {
+        let zero = V::zero();
+        for g in 0..groups {
+            let mut acc = [zero; NB];
+            let group = e.group(g);
+            let last = group.end.saturating_sub(1);
+            for q in group {
+                // The rows an entry names are scattered, beyond the hardware prefetcher's
+                // guess: ask for the one PREFETCH entries ahead while this one computes.
+                let ahead = m.add(*e.idx.get_unchecked((q + PREFETCH).min(last)) * ldm + j0);
+                for line in (0..NB * V::LANES).step_by(16) {
+                    V::prefetch(ahead.add(line));
+                }
+                let xv = V::splat(*e.val.get_unchecked(q));
+                let row = m.add(*e.idx.get_unchecked(q) * ldm + j0);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = xv.mul_add(V::load(row.add(j * V::LANES)), *a);
+                }
+            }
+            let dst = out.add(g * ldo + j0);
+            for (j, &a) in acc.iter().enumerate() {
+                let mut v = a;
+                if !bias.is_null() {
+                    v = v.add(V::load(bias.add(j0 + j * V::LANES)));
+                }
+                if relu {
+                    v = v.max(zero);
+                }
+                v.store(dst.add(j * V::LANES));
+            }
+        }
+    }
+}
+
+/// [`accumulate_block`] over all `cols` columns: blocks of `NV` vectors, then single vectors,
+/// then the last few columns one at a time.
+///
+/// # Safety
+/// As for [`accumulate_block`] with `cols` columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn accumulate<V: Vector>(
+    e: &Entries,
+    groups: usize,
+    m: &[f32],
+    cols: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let l = V::LANES;
+    let bp = bias.map_or(std::ptr::null(), |b| b.as_ptr());
+    let mut j0 = 0;
+    // SAFETY: each block lies within the `cols` columns of the contract.
+    unsafe {
+        while j0 + NV * l <= cols {
+            accumulate_block::<V, NV>(e, groups, m.as_ptr(), cols, j0, bp, relu, out, ldo);
+            j0 += NV * l;
+        }
+        while j0 + l <= cols {
+            accumulate_block::<V, 1>(e, groups, m.as_ptr(), cols, j0, bp, relu, out, ldo);
+            j0 += l;
+        }
+    }
+    for j in j0..cols {
+        for g in 0..groups {
+            let mut s = 0.0f32;
+            for q in e.group(g) {
+                s += e.val[q] * m[e.idx[q] * cols + j];
+            }
+            if let Some(b) = bias {
+                s += b[j];
+            }
+            if relu {
+                s = s.max(0.0);
+            }
+            // SAFETY: row g, column j of out is inside the contract's extent.
+            unsafe { *out.add(g * ldo + j) = s };
+        }
+    }
+}
+
+/// One piece of a call, run on the chosen instruction set: the forward pass over some rows,
+/// or the weight gradient over some rows of `dw`.
+enum Piece<'a> {
+    Forward {
+        x: &'a [f32],
+        w: &'a [f32],
+        bias: &'a [f32],
+        in_dim: usize,
+        out_dim: usize,
+        relu: bool,
+        rows: Range<usize>,
+    },
+    WeightGrad {
+        x: &'a [f32],
+        dy: &'a [f32],
+        batch: usize,
+        in_dim: usize,
+        out_dim: usize,
+        cols: Range<usize>,
+    },
+}
+
+/// Runs one piece with scratch `s`, writing through `out`.
+///
+/// # Safety
+/// The slices are long enough for their dimensions (checked by the public wrappers); `out` is
+/// valid for the rows the piece writes (`batch x out_dim` forward, `in_dim x out_dim` for the
+/// gradient) and no other thread writes them; `V`'s instructions are supported.
+#[inline(always)]
+unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
+    match piece {
+        Piece::Forward {
+            x,
+            w,
+            bias,
+            in_dim,
+            out_dim,
+            relu,
+            rows,
+        } => {
+            gather_rows(x, in_dim, rows.clone(), 0..in_dim, &mut s.rows);
+            // SAFETY: the contract; row r of out starts at r * out_dim.
+            unsafe {
+                let o = out.add(rows.start * out_dim);
+                accumulate::<V>(
+                    &s.rows,
+                    rows.len(),
+                    w,
+                    out_dim,
+                    Some(bias),
+                    relu,
+                    o,
+                    out_dim,
+                )
+            }
+        }
+        Piece::WeightGrad {
+            x,
+            dy,
+            batch,
+            in_dim,
+            out_dim,
+            cols,
+        } => {
+            gather_rows(x, in_dim, 0..batch, cols.clone(), &mut s.rows);
+            transpose_entries(&s.rows, cols.clone(), &mut s.cols);
+            // SAFETY: the contract; row p of dw starts at p * out_dim, and each column group
+            // names rows of dy.
+            unsafe {
+                let o = out.add(cols.start * out_dim);
+                accumulate::<V>(&s.cols, cols.len(), dy, out_dim, None, false, o, out_dim)
+            }
+        }
+    }
+}
+
+/// # Safety
+/// As for [`run_piece`], on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn piece_avx2(piece: Piece, out: *mut f32, s: &mut Scratch) {
+    // SAFETY: forwarded contract; the features V8 needs are enabled here.
+    unsafe { run_piece::<super::gemm::kernel::avx2::V8>(piece, out, s) }
+}
+
+/// # Safety
+/// As for [`run_piece`], on a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn piece_avx512(piece: Piece, out: *mut f32, s: &mut Scratch) {
+    // SAFETY: forwarded contract; the features V16 needs are enabled here.
+    unsafe { run_piece::<super::gemm::kernel::avx512::V16>(piece, out, s) }
+}
+
+/// Runs `piece` on `isa` with this thread's scratch.
+///
+/// # Safety
+/// As for [`run_piece`]; `isa` is supported by this CPU.
+unsafe fn dispatch(isa: Isa, piece: Piece, out: *mut f32) {
+    // The scratch is taken out rather than borrowed in place: code inside a closure would not
+    // inherit the target features of the wrappers, and the SIMD body would not be inlined.
+    let mut s = SCRATCH.with_borrow_mut(std::mem::take);
+    // SAFETY: forwarded contract.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => piece_avx512(piece, out, &mut s),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => piece_avx2(piece, out, &mut s),
+            _ => run_piece::<super::gemm::kernel::portable::W8>(piece, out, &mut s),
+        }
+    }
+    SCRATCH.with_borrow_mut(|t| *t = s);
+}
+
+/// A raw output pointer that rayon's tasks may share: each writes its own rows.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: the pieces of one call write disjoint rows of the output.
+unsafe impl Send for Out {}
+// SAFETY: as above.
+unsafe impl Sync for Out {}
+
+impl Out {
+    // A method, not `.0`: closures capture whole `Out`s, which are Sync, not the raw field.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Splits `0..len` into one range per thread when `dense_flops` pays for the split, and runs
+/// `make(range)` on each; every output element is computed the same way whatever the split.
+fn split<'a>(
+    len: usize,
+    dense_flops: usize,
+    out: *mut f32,
+    make: impl Fn(Range<usize>) -> Piece<'a> + Sync,
+) {
+    let isa = isa();
+    let out = Out(out);
+    let threads = rayon::current_num_threads();
+    if threads < 2 || len < 2 || dense_flops < PARALLEL_MIN_FLOPS {
+        // SAFETY: the wrappers checked every length; the whole output belongs to this call.
+        unsafe { dispatch(isa, make(0..len), out.ptr()) };
+        return;
+    }
+    let per = len.div_ceil(threads);
+    (0..len.div_ceil(per)).into_par_iter().for_each(|t| {
+        let piece = make(t * per..((t + 1) * per).min(len));
+        // SAFETY: as above, and the pieces write disjoint rows.
+        unsafe { dispatch(isa, piece, out.ptr()) }
+    });
+}
+
+/// [`super::dense_forward`] for an `x` that is mostly zeros: `out (batch x out_dim) =
+/// act(x (batch x in_dim) · w (in_dim x out_dim) + bias (out_dim))`, row-major and contiguous,
+/// with work proportional to the number of nonzero entries of `x`.
+///
+/// Each output row is `bias + sum of x[r, p]·w[p, :]` over the nonzero `x[r, p]`, `p`
+/// increasing, then the activation; `out` is not read. Exact zeros of `x` are skipped (see the
+/// module notes on NaN weights). Large batches are split over rayon's threads by rows, with
+/// results identical to a one-thread run. Faster than [`super::dense_forward`] when at most
+/// about [`params::SPARSE_MAX_DENSITY`](super::params::SPARSE_MAX_DENSITY) of `x` is nonzero.
+///
+/// # Panics
+/// If `x` has fewer than `batch * in_dim` elements, `w` fewer than `in_dim * out_dim`, `bias`
+/// fewer than `out_dim`, or `out` fewer than `batch * out_dim`; the message names
+/// `sparse_dense_forward`, the argument and the length needed.
+#[allow(clippy::too_many_arguments)]
+pub fn sparse_dense_forward(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+) {
+    let name = "sparse_dense_forward";
+    check_matrix(name, "x", x.len(), batch, in_dim, in_dim);
+    check_matrix(name, "w", w.len(), in_dim, out_dim, out_dim);
+    check_len(name, "bias", bias.len(), out_dim, "out_dim");
+    check_matrix(name, "out", out.len(), batch, out_dim, out_dim);
+    if batch == 0 || out_dim == 0 {
+        return;
+    }
+    let flops = 2usize
+        .saturating_mul(batch)
+        .saturating_mul(in_dim)
+        .saturating_mul(out_dim);
+    split(batch, flops, out.as_mut_ptr(), |rows| Piece::Forward {
+        x,
+        w,
+        bias,
+        in_dim,
+        out_dim,
+        relu: act == Activation::Relu,
+        rows,
+    });
+}
+
+/// The weight gradient of a dense layer whose input `x` is mostly zeros:
+/// `dw (in_dim x out_dim) = xᵀ · dy`, with `x` `batch x in_dim` and `dy` `batch x out_dim`,
+/// row-major and contiguous; the same as `sgemm(Yes, No, in_dim, out_dim, batch, 1.0, x,
+/// in_dim, dy, out_dim, 0.0, dw, out_dim)` with work proportional to the nonzeros of `x`.
+///
+/// Row `p` of `dw` is the sum of `x[r, p]·dy[r, :]` over the nonzero `x[r, p]`, `r`
+/// increasing (a column of `x` with no nonzero gives a zero row); `dw` is not read. Large
+/// problems are split over rayon's threads by rows of `dw`, with results identical to a
+/// one-thread run.
+///
+/// # Panics
+/// If `x` has fewer than `batch * in_dim` elements, `dy` fewer than `batch * out_dim`, or
+/// `dw` fewer than `in_dim * out_dim`; the message names `sparse_weight_grad`, the argument
+/// and the length needed.
+pub fn sparse_weight_grad(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+) {
+    let name = "sparse_weight_grad";
+    check_matrix(name, "x", x.len(), batch, in_dim, in_dim);
+    check_matrix(name, "dy", dy.len(), batch, out_dim, out_dim);
+    check_matrix(name, "dw", dw.len(), in_dim, out_dim, out_dim);
+    if in_dim == 0 || out_dim == 0 {
+        return;
+    }
+    let flops = 2usize
+        .saturating_mul(batch)
+        .saturating_mul(in_dim)
+        .saturating_mul(out_dim);
+    split(in_dim, flops, dw.as_mut_ptr(), |cols| Piece::WeightGrad {
+        x,
+        dy,
+        batch,
+        in_dim,
+        out_dim,
+        cols,
+    });
+}
