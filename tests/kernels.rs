@@ -786,7 +786,7 @@ fn sparse_shapes() -> Vec<(usize, usize, usize)> {
         outs.extend([l - 1, l, l + 1, 8 * l - 1, 8 * l, 8 * l + 1, 9 * l + 3]);
     }
     let mut shapes = Vec::new();
-    for &batch in &[0, 1, 2, 5] {
+    for &batch in &[0, 1, 2, 5, 15, 16, 17] {
         for &in_dim in &[0, 1, 7, 8, 9, 17] {
             for &o in &outs {
                 shapes.push((batch, in_dim, o));

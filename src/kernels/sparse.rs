@@ -7,7 +7,7 @@
 //! `x[r, p]·W[p, :]` for the nonzero `x[r, p]` of each row, and the weight gradient adds
 //! `x[r, p]·dy[r, :]` into row `p` for the nonzero entries of each column. The work falls with
 //! the density, at about half the FMA rate of sgemm (each multiply-add loads its own vector of
-//! W or dy from L2), so these win below roughly 40% nonzero ([`params::SPARSE_MAX_DENSITY`]).
+//! W or dy from L2), so these win below roughly 30-40% nonzero ([`params::SPARSE_MAX_DENSITY`]).
 //!
 //! An entry that is exactly zero (either sign) contributes nothing, even against an infinite
 //! or NaN weight, where dense arithmetic would give NaN; every other value, NaN included, is
@@ -16,7 +16,7 @@
 //! [`params::SPARSE_MAX_DENSITY`]: super::params::SPARSE_MAX_DENSITY
 
 use super::gemm::kernel::{Isa, Vector, isa};
-use super::gemm::params::PARALLEL_MIN_FLOPS;
+use super::gemm::params::{PARALLEL_MIN_FLOPS, SPARSE_L1_BLOCK_BYTES, SPARSE_PACK_MIN_ROWS};
 use super::{Activation, check_len, check_matrix};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -44,11 +44,42 @@ impl Entries {
     }
 }
 
-/// Row-grouped entries, and the same entries grouped by column, of the call on this thread.
+/// Row-grouped entries, the same entries grouped by column, one packed panel and the rows of
+/// a narrow last panel, of the call on this thread.
 #[derive(Default)]
 struct Scratch {
     rows: Entries,
     cols: Entries,
+    panel: Vec<f32>,
+    edge: Vec<f32>,
+    cursor: Vec<usize>,
+}
+
+/// Widest panel of any path (8 vectors of 16 lanes).
+const MAX_PANEL: usize = 128;
+
+/// Copies columns `c0..c0 + width` of the row-major `rows x cols` matrix `m` into `dst` as
+/// `rows` rows of `pw` floats, zero-padded past `width`: a panel whose rows are contiguous.
+///
+/// Rows of `m` are often a multiple of 2 KB apart (512 columns), so the same columns of
+/// different rows fall into a handful of cache sets and evict each other long before L1 or L2
+/// is full; the packed panel has no such conflicts.
+fn pack_panel(
+    m: &[f32],
+    rows: usize,
+    cols: usize,
+    c0: usize,
+    width: usize,
+    pw: usize,
+    dst: &mut Vec<f32>,
+) {
+    if dst.len() < rows * pw {
+        dst.resize(rows * pw, 0.0);
+    }
+    for (p, d) in dst[..rows * pw].chunks_exact_mut(pw).enumerate() {
+        d[..width].copy_from_slice(&m[p * cols + c0..][..width]);
+        d[width..].fill(0.0);
+    }
 }
 
 thread_local! {
@@ -79,6 +110,7 @@ pub fn nonzero_fraction(x: &[f32]) -> f64 {
 
 /// Records the nonzero entries of rows `rows`, columns `cols` of the row-major `x` (row
 /// stride `ld`) in `e`, one group per row, columns increasing; `idx` holds absolute columns.
+#[inline(always)]
 fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: &mut Entries) {
     let width = cols.len();
     // Every entry is written at the cursor and the cursor advances only past nonzero ones:
@@ -246,9 +278,146 @@ unsafe fn accumulate<V: Vector>(
     }
 }
 
+/// [`accumulate_block`] for a packed panel (`pw` = NV·LANES floats a row), in blocks of
+/// panel rows that fit in L1: each block is loaded once and serves every group's entries that
+/// fall in it. A group's running sums go back to its row of `out` between blocks; the bias is
+/// added at its first entry and the activation applied after its last.
+///
+/// # Safety
+/// Every `idx` is a row of the panel; `out` holds one row of stride `ldo` per group with `pw`
+/// columns; `bias` is null or holds `pw` floats; `V`'s instructions are supported.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn accumulate_blocked<V: Vector>(
+    e: &Entries,
+    groups: usize,
+    cursor: &mut Vec<usize>,
+    panel: *const f32,
+    panel_rows: usize,
+    bias: *const f32,
+    relu: bool,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let pw = NV * V::LANES;
+    let block = (SPARSE_L1_BLOCK_BYTES / (4 * pw)).max(1);
+    cursor.clear();
+    cursor.extend_from_slice(&e.start[..groups]);
+    // SAFETY (whole body): the accesses stay within the extents of the contract.
+    unsafe {
+        let zero = V::zero();
+        // What a group's sums start from: the bias, or zero.
+        let mut init = [zero; NV];
+        if !bias.is_null() {
+            for (j, a) in init.iter_mut().enumerate() {
+                *a = V::load(bias.add(j * V::LANES));
+            }
+        }
+        for g in 0..groups {
+            if e.start[g] == e.start[g + 1] {
+                store_row::<V>(init, relu, out.add(g * ldo));
+            }
+        }
+        for k0 in (0..panel_rows).step_by(block) {
+            let k1 = k0 + block;
+            for (g, cur) in cursor.iter_mut().enumerate() {
+                let (mut q, end) = (*cur, e.start[g + 1]);
+                if q == end || *e.idx.get_unchecked(q) >= k1 {
+                    continue;
+                }
+                let dst = out.add(g * ldo);
+                let mut acc = init;
+                if q != e.start[g] {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = V::load(dst.add(j * V::LANES));
+                    }
+                }
+                while q < end && *e.idx.get_unchecked(q) < k1 {
+                    let xv = V::splat(*e.val.get_unchecked(q));
+                    let row = panel.add(*e.idx.get_unchecked(q) * pw);
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = xv.mul_add(V::load(row.add(j * V::LANES)), *a);
+                    }
+                    q += 1;
+                }
+                *cur = q;
+                store_row::<V>(acc, relu && q == end, dst);
+            }
+        }
+    }
+}
+
+/// Stores `NV` vectors at `dst`, through relu if asked.
+///
+/// # Safety
+/// `dst` is valid for `NV·LANES` floats; `V`'s instructions are supported.
+#[inline(always)]
+unsafe fn store_row<V: Vector>(acc: [V; NV], relu: bool, dst: *mut f32) {
+    // SAFETY: the contract.
+    unsafe {
+        for (j, &a) in acc.iter().enumerate() {
+            let v = if relu { a.max(V::zero()) } else { a };
+            v.store(dst.add(j * V::LANES));
+        }
+    }
+}
+
+/// [`accumulate_block`] against packed panel `b` of the `rows x cols` matrix `m`: writes
+/// columns `b·PW..` (at most PW) of every group's row of `out`, PW = NV·LANES.
+///
+/// # Safety
+/// Every `idx` is a row of `m`; `out` holds one row of stride `ldo` per group with `cols`
+/// columns; `V`'s instructions are supported.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn accumulate_panel<V: Vector>(
+    e: &Entries,
+    groups: usize,
+    s_panel: &mut Vec<f32>,
+    s_edge: &mut Vec<f32>,
+    s_cursor: &mut Vec<usize>,
+    (m, rows, cols): (&[f32], usize, usize),
+    b: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let pw = NV * V::LANES;
+    let c0 = b * pw;
+    let width = pw.min(cols - c0);
+    pack_panel(m, rows, cols, c0, width, pw, s_panel);
+    let mut bpad = [0f32; MAX_PANEL];
+    let bp = match bias {
+        Some(bias) => {
+            bpad[..width].copy_from_slice(&bias[c0..c0 + width]);
+            bpad.as_ptr()
+        }
+        None => std::ptr::null(),
+    };
+    let panel = s_panel.as_ptr();
+    // SAFETY: the panel holds `rows` rows of pw floats; stores stay inside `out`'s rows, or
+    // inside `edge` (groups x pw) for a narrow last panel.
+    unsafe {
+        if width == pw {
+            accumulate_blocked::<V>(e, groups, s_cursor, panel, rows, bp, relu, out.add(c0), ldo);
+        } else {
+            if s_edge.len() < groups * pw {
+                s_edge.resize(groups * pw, 0.0);
+            }
+            let edge = s_edge.as_mut_ptr();
+            accumulate_blocked::<V>(e, groups, s_cursor, panel, rows, bp, relu, edge, pw);
+            for g in 0..groups {
+                std::ptr::copy_nonoverlapping(edge.add(g * pw), out.add(g * ldo + c0), width);
+            }
+        }
+    }
+}
+
 /// One piece of a call, run on the chosen instruction set: the forward pass over some rows,
 /// or the weight gradient over some rows of `dw`.
 enum Piece<'a> {
+    /// A few rows against `w` in place (packing `w` would cost more than the rows).
     Forward {
         x: &'a [f32],
         w: &'a [f32],
@@ -258,6 +427,18 @@ enum Piece<'a> {
         relu: bool,
         rows: Range<usize>,
     },
+    /// Every row against the packed panels `panels` of `w`.
+    ForwardPanels {
+        x: &'a [f32],
+        w: &'a [f32],
+        bias: &'a [f32],
+        batch: usize,
+        in_dim: usize,
+        out_dim: usize,
+        relu: bool,
+        panels: Range<usize>,
+    },
+    /// Rows `cols` of `dw` against every packed panel of `dy`.
     WeightGrad {
         x: &'a [f32],
         dy: &'a [f32],
@@ -302,6 +483,36 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
                 )
             }
         }
+        Piece::ForwardPanels {
+            x,
+            w,
+            bias,
+            batch,
+            in_dim,
+            out_dim,
+            relu,
+            panels,
+        } => {
+            gather_rows(x, in_dim, 0..batch, 0..in_dim, &mut s.rows);
+            for b in panels {
+                // SAFETY: the contract; out is batch x out_dim.
+                unsafe {
+                    accumulate_panel::<V>(
+                        &s.rows,
+                        batch,
+                        &mut s.panel,
+                        &mut s.edge,
+                        &mut s.cursor,
+                        (w, in_dim, out_dim),
+                        b,
+                        Some(bias),
+                        relu,
+                        out,
+                        out_dim,
+                    )
+                }
+            }
+        }
         Piece::WeightGrad {
             x,
             dy,
@@ -312,11 +523,25 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
         } => {
             gather_rows(x, in_dim, 0..batch, cols.clone(), &mut s.rows);
             transpose_entries(&s.rows, cols.clone(), &mut s.cols);
-            // SAFETY: the contract; row p of dw starts at p * out_dim, and each column group
-            // names rows of dy.
-            unsafe {
-                let o = out.add(cols.start * out_dim);
-                accumulate::<V>(&s.cols, cols.len(), dy, out_dim, None, false, o, out_dim)
+            let o = out.wrapping_add(cols.start * out_dim);
+            for b in 0..out_dim.div_ceil(NV * V::LANES) {
+                // SAFETY: the contract; row p of dw starts at p * out_dim, and each column
+                // group names rows of dy.
+                unsafe {
+                    accumulate_panel::<V>(
+                        &s.cols,
+                        cols.len(),
+                        &mut s.panel,
+                        &mut s.edge,
+                        &mut s.cursor,
+                        (dy, batch, out_dim),
+                        b,
+                        None,
+                        false,
+                        o,
+                        out_dim,
+                    )
+                }
             }
         }
     }
@@ -437,15 +662,32 @@ pub fn sparse_dense_forward(
         .saturating_mul(batch)
         .saturating_mul(in_dim)
         .saturating_mul(out_dim);
-    split(batch, flops, out.as_mut_ptr(), |rows| Piece::Forward {
-        x,
-        w,
-        bias,
-        in_dim,
-        out_dim,
-        relu: act == Activation::Relu,
-        rows,
-    });
+    let relu = act == Activation::Relu;
+    if batch < SPARSE_PACK_MIN_ROWS {
+        split(batch, flops, out.as_mut_ptr(), |rows| Piece::Forward {
+            x,
+            w,
+            bias,
+            in_dim,
+            out_dim,
+            relu,
+            rows,
+        });
+    } else {
+        let panels = out_dim.div_ceil(NV * isa().lanes());
+        split(panels, flops, out.as_mut_ptr(), |panels| {
+            Piece::ForwardPanels {
+                x,
+                w,
+                bias,
+                batch,
+                in_dim,
+                out_dim,
+                relu,
+                panels,
+            }
+        });
+    }
 }
 
 /// The weight gradient of a dense layer whose input `x` is mostly zeros:
