@@ -1,7 +1,11 @@
-//! A small sweep of every kernel against its naive reference, sized to run under Miri
-//! (`cargo +nightly miri test --test miri_small`, which checks the unsafe code in the packing,
-//! the microkernel and the sgemm paths for undefined behaviour). Under Miri the CPU reports no
-//! SIMD extensions, so this exercises the portable path; natively it runs on the path in use.
+//! A small sweep of every kernel against its naive reference, sized to run under Miri, which
+//! checks the unsafe code in the packing, the microkernels, the sgemm paths and the
+//! sparse-input kernels for undefined behaviour:
+//! `MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks" cargo +nightly miri test --test miri_small`.
+//! (Tree borrows because rayon's crossbeam-epoch trips the stricter stacked-borrows model
+//! inside its own code; ignore-leaks because rayon's global pool outlives `main`.) Under Miri
+//! the CPU reports no SIMD extensions, so this exercises the portable path; natively it runs
+//! on the path in use.
 
 use mathblocks::kernels::{self, Activation, Transpose, naive};
 use mathblocks::rng::Rng;
@@ -131,5 +135,42 @@ fn fused_kernels_on_small_shapes() {
         kernels::softmax_rows(&mut fast, batch, out_dim);
         naive::softmax_rows(&mut slow, batch, out_dim);
         close(&fast, &slow, "softmax_rows");
+    }
+}
+
+#[test]
+fn sparse_kernels_on_small_shapes() {
+    let mut rng = Rng::new(3);
+    // Fewer than 16 rows read the weights in place; 17 rows go through packed panels, one of
+    // them narrower than the panel width (70 = 64 + 6 columns).
+    for &(batch, in_dim, out_dim) in &[(1, 9, 5), (3, 17, 70), (17, 9, 70)] {
+        let mut draw = |n: usize, zeros: bool| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    if zeros && i % 3 != 0 {
+                        0.0
+                    } else {
+                        rng.uniform(-1.0, 1.0)
+                    }
+                })
+                .collect()
+        };
+        let x = draw(batch * in_dim, true);
+        let (w, bias, dy) = (
+            draw(in_dim * out_dim, false),
+            draw(out_dim, false),
+            draw(batch * out_dim, false),
+        );
+        let mut fast = vec![f32::NAN; batch * out_dim];
+        let mut slow = vec![0.0; batch * out_dim];
+        let act = Activation::Relu;
+        kernels::sparse_dense_forward(&x, &w, &bias, &mut fast, batch, in_dim, out_dim, act);
+        naive::sparse_dense_forward(&x, &w, &bias, &mut slow, batch, in_dim, out_dim, act);
+        close(&fast, &slow, "sparse_dense_forward");
+        let mut fast = vec![f32::NAN; in_dim * out_dim];
+        let mut slow = vec![0.0; in_dim * out_dim];
+        kernels::sparse_weight_grad(&x, &dy, &mut fast, batch, in_dim, out_dim);
+        naive::sparse_weight_grad(&x, &dy, &mut slow, batch, in_dim, out_dim);
+        close(&fast, &slow, "sparse_weight_grad");
     }
 }
