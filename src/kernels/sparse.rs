@@ -16,6 +16,7 @@
 //! [`params::SPARSE_MAX_DENSITY`]: super::params::SPARSE_MAX_DENSITY
 
 use super::gemm::kernel::{Isa, Vector, isa};
+use super::gemm::pack::Scratch as Scratch64;
 use super::gemm::params::{PARALLEL_MIN_FLOPS, SPARSE_L1_BLOCK_BYTES, SPARSE_PACK_MIN_ROWS};
 use super::{Activation, check_len, check_matrix};
 use rayon::prelude::*;
@@ -50,7 +51,7 @@ impl Entries {
 struct Scratch {
     rows: Entries,
     cols: Entries,
-    panel: Vec<f32>,
+    panel: Scratch64,
     edge: Vec<f32>,
     cursor: Vec<usize>,
 }
@@ -63,7 +64,8 @@ const MAX_PANEL: usize = 128;
 ///
 /// Rows of `m` are often a multiple of 2 KB apart (512 columns), so the same columns of
 /// different rows fall into a handful of cache sets and evict each other long before L1 or L2
-/// is full; the packed panel has no such conflicts.
+/// is full; the packed panel has no such conflicts. `dst` should be 64-byte aligned: a vector
+/// load that straddles two cache lines costs two.
 fn pack_panel(
     m: &[f32],
     rows: usize,
@@ -71,11 +73,8 @@ fn pack_panel(
     c0: usize,
     width: usize,
     pw: usize,
-    dst: &mut Vec<f32>,
+    dst: &mut [f32],
 ) {
-    if dst.len() < rows * pw {
-        dst.resize(rows * pw, 0.0);
-    }
     for (p, d) in dst[..rows * pw].chunks_exact_mut(pw).enumerate() {
         d[..width].copy_from_slice(&m[p * cols + c0..][..width]);
         d[width..].fill(0.0);
@@ -373,7 +372,7 @@ unsafe fn store_row<V: Vector>(acc: [V; NV], relu: bool, dst: *mut f32) {
 unsafe fn accumulate_panel<V: Vector>(
     e: &Entries,
     groups: usize,
-    s_panel: &mut Vec<f32>,
+    s_panel: &mut Scratch64,
     s_edge: &mut Vec<f32>,
     s_cursor: &mut Vec<usize>,
     (m, rows, cols): (&[f32], usize, usize),
@@ -386,6 +385,7 @@ unsafe fn accumulate_panel<V: Vector>(
     let pw = NV * V::LANES;
     let c0 = b * pw;
     let width = pw.min(cols - c0);
+    let s_panel = s_panel.get(rows * pw);
     pack_panel(m, rows, cols, c0, width, pw, s_panel);
     let mut bpad = [0f32; MAX_PANEL];
     let bp = match bias {
@@ -427,16 +427,15 @@ enum Piece<'a> {
         relu: bool,
         rows: Range<usize>,
     },
-    /// Every row against the packed panels `panels` of `w`.
+    /// Rows `rows` against every packed panel of `w`.
     ForwardPanels {
         x: &'a [f32],
         w: &'a [f32],
         bias: &'a [f32],
-        batch: usize,
         in_dim: usize,
         out_dim: usize,
         relu: bool,
-        panels: Range<usize>,
+        rows: Range<usize>,
     },
     /// Rows `cols` of `dw` against every packed panel of `dy`.
     WeightGrad {
@@ -487,19 +486,18 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
             x,
             w,
             bias,
-            batch,
             in_dim,
             out_dim,
             relu,
-            panels,
+            rows,
         } => {
-            gather_rows(x, in_dim, 0..batch, 0..in_dim, &mut s.rows);
-            for b in panels {
+            gather_rows(x, in_dim, rows.clone(), 0..in_dim, &mut s.rows);
+            for b in 0..out_dim.div_ceil(NV * V::LANES) {
                 // SAFETY: the contract; out is batch x out_dim.
                 unsafe {
                     accumulate_panel::<V>(
                         &s.rows,
-                        batch,
+                        rows.len(),
                         &mut s.panel,
                         &mut s.edge,
                         &mut s.cursor,
@@ -507,7 +505,7 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
                         b,
                         Some(bias),
                         relu,
-                        out,
+                        out.add(rows.start * out_dim),
                         out_dim,
                     )
                 }
@@ -674,17 +672,15 @@ pub fn sparse_dense_forward(
             rows,
         });
     } else {
-        let panels = out_dim.div_ceil(NV * isa().lanes());
-        split(panels, flops, out.as_mut_ptr(), |panels| {
+        split(batch, flops, out.as_mut_ptr(), |rows| {
             Piece::ForwardPanels {
                 x,
                 w,
                 bias,
-                batch,
                 in_dim,
                 out_dim,
                 relu,
-                panels,
+                rows,
             }
         });
     }
