@@ -7,7 +7,8 @@
 //! - On random inputs of set densities: where the crossover lies
 //!   (`params::SPARSE_MAX_DENSITY`).
 //!
-//! `cargo bench --bench sparse [-- THREADS [SECONDS_PER_CASE]]` (default: 1 and 2 threads).
+//! `cargo bench --bench sparse [-- THREADS [SECONDS_PER_CASE]]` (default: 1 and 2 threads);
+//! `MNIST_ONLY=1` skips the random inputs.
 
 use mathblocks::data::mnist;
 use mathblocks::kernels::{self, Activation, Transpose};
@@ -150,7 +151,10 @@ fn main() {
         pool.install(|| {
             cases("MNIST", &x, batch, &w, &dy, budget);
             cases("MNIST", &m.test.x[..IN], 1, &w, &dy, budget);
-            for density in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
+            if std::env::var_os("MNIST_ONLY").is_some() {
+                return;
+            }
+            for density in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
                 let xr: Vec<f32> = (0..batch * IN)
                     .map(|_| {
                         if rng.uniform(0.0, 1.0) < density as f32 {

@@ -66,18 +66,39 @@ const MAX_PANEL: usize = 128;
 /// different rows fall into a handful of cache sets and evict each other long before L1 or L2
 /// is full; the packed panel has no such conflicts. `dst` should be 64-byte aligned: a vector
 /// load that straddles two cache lines costs two.
-fn pack_panel(
+#[inline(always)]
+fn pack_panel<V: Vector>(
     m: &[f32],
     rows: usize,
     cols: usize,
     c0: usize,
     width: usize,
-    pw: usize,
     dst: &mut [f32],
 ) {
-    for (p, d) in dst[..rows * pw].chunks_exact_mut(pw).enumerate() {
-        d[..width].copy_from_slice(&m[p * cols + c0..][..width]);
-        d[width..].fill(0.0);
+    let pw = NV * V::LANES;
+    let dst = &mut dst[..rows * pw];
+    if rows == 0 {
+        return;
+    }
+    if width < pw {
+        for (p, d) in dst.chunks_exact_mut(pw).enumerate() {
+            d[..width].copy_from_slice(&m[p * cols + c0..][..width]);
+            d[width..].fill(0.0);
+        }
+        return;
+    }
+    let src = &m[c0..(rows - 1) * cols + c0 + pw];
+    // A full-width row is NV vector moves inline: a memcpy call per 256-byte row costs more
+    // than the copy.
+    for p in 0..rows {
+        // SAFETY: row p's pw floats at p * cols lie inside `src` (sliced above), and the
+        // destination row inside `dst`; V's instructions are enabled by the caller.
+        unsafe {
+            let (s, d) = (src.as_ptr().add(p * cols), dst.as_mut_ptr().add(p * pw));
+            for j in 0..NV {
+                V::load(s.add(j * V::LANES)).store(d.add(j * V::LANES));
+            }
+        }
     }
 }
 
@@ -121,20 +142,27 @@ fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: 
     }
     e.start.clear();
     e.start.push(0);
+    let (idx, val) = (&mut e.idx[..cap], &mut e.val[..cap]);
     let mut n = 0;
     for r in rows {
         let row = &x[r * ld + cols.start..][..width];
         let mut p = cols.start;
-        for chunk in row.chunks(8) {
+        let mut chunks = row.chunks_exact(8);
+        for chunk in &mut chunks {
             // Whole zero chunks (image borders) are skipped with one test.
             if chunk.iter().fold(0u32, |a, &v| a | (v.to_bits() << 1)) != 0 {
                 for (q, &v) in chunk.iter().enumerate() {
-                    e.idx[n] = p + q;
-                    e.val[n] = v;
+                    idx[n] = p + q;
+                    val[n] = v;
                     n += is_nonzero(v) as usize;
                 }
             }
-            p += chunk.len();
+            p += 8;
+        }
+        for (q, &v) in chunks.remainder().iter().enumerate() {
+            idx[n] = p + q;
+            val[n] = v;
+            n += is_nonzero(v) as usize;
         }
         e.start.push(n);
     }
@@ -386,7 +414,7 @@ unsafe fn accumulate_panel<V: Vector>(
     let c0 = b * pw;
     let width = pw.min(cols - c0);
     let s_panel = s_panel.get(rows * pw);
-    pack_panel(m, rows, cols, c0, width, pw, s_panel);
+    pack_panel::<V>(m, rows, cols, c0, width, s_panel);
     let mut bpad = [0f32; MAX_PANEL];
     let bp = match bias {
         Some(bias) => {

@@ -93,4 +93,4 @@ pub const SPARSE_PACK_MIN_ROWS: usize = 16;
 
 /// Bytes of a packed panel that the sparse-input kernels work through at a time: a block of
 /// panel rows this size stays in L1 while every row's entries in it are applied.
-pub const SPARSE_L1_BLOCK_BYTES: usize = 16 * 1024;
+pub const SPARSE_L1_BLOCK_BYTES: usize = 32 * 1024;
