@@ -712,7 +712,8 @@ fn elementwise_kernels_match_naive() {
 #[test]
 fn optimiser_updates_match_naive_bitwise() {
     let mut rng = Rng::new(9);
-    for n in [0, 1, 7, 8, 9, 31, 1000, 4099] {
+    // The last two are split over threads (parts of at least UPDATE_PARALLEL_MIN).
+    for n in [0, 1, 7, 8, 9, 31, 1000, 4099, 131_079, 407_050] {
         let g: Vec<f32> = (0..n).map(|_| rng.uniform()).collect();
         let p0: Vec<f32> = (0..n).map(|_| rng.uniform()).collect();
         let s0: Vec<f32> = (0..n).map(|_| rng.uniform().abs()).collect();

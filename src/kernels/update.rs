@@ -10,6 +10,7 @@
 use super::check_len;
 #[cfg(target_arch = "x86_64")]
 use super::gemm::kernel::{Isa, isa};
+use super::gemm::params::UPDATE_PARALLEL_MIN;
 
 /// Checks that every slice has at least `params.len()` elements (extra ones are ignored).
 fn check(name: &str, params: usize, slices: &[(&str, usize)]) {
@@ -18,26 +19,73 @@ fn check(name: &str, params: usize, slices: &[(&str, usize)]) {
     }
 }
 
-/// Compiles `$body` a second time with AVX2 enabled and calls that build when the CPU has it.
+/// The signature every update body shares: params, gradients, two state slices (empty when
+/// unused), four constants and a flag.
+type Body = fn(&mut [f32], &[f32], &mut [f32], &mut [f32], [f32; 4], bool);
+
+/// Compiles `$body` a second time with AVX2 enabled, and runs whichever build this CPU takes
+/// on each part of the slices (see [`split`]).
 macro_rules! dispatch {
-    ($body:ident($($arg:expr),*)) => {{
+    ($body:ident($p:expr, $g:expr, $s1:expr, $s2:expr, $c:expr, $flag:expr)) => {{
+        /// # Safety
+        /// The CPU supports AVX2.
         #[cfg(target_arch = "x86_64")]
-        {
-            /// # Safety
-            /// The CPU supports AVX2.
-            #[target_feature(enable = "avx2")]
-            unsafe fn avx2_build(
-                p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32], c: [f32; 4], flag: bool,
-            ) {
-                $body(p, g, s1, s2, c, flag)
-            }
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2_build(
+            p: &mut [f32],
+            g: &[f32],
+            s1: &mut [f32],
+            s2: &mut [f32],
+            c: [f32; 4],
+            flag: bool,
+        ) {
+            $body(p, g, s1, s2, c, flag)
+        }
+        fn run(p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32], c: [f32; 4], flag: bool) {
+            #[cfg(target_arch = "x86_64")]
             if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
                 // SAFETY: isa() only reports paths this CPU supports, and both imply AVX2.
-                return unsafe { avx2_build($($arg),*) };
+                return unsafe { avx2_build(p, g, s1, s2, c, flag) };
             }
+            $body(p, g, s1, s2, c, flag)
         }
-        $body($($arg),*)
+        split(run, $p, $g, $s1, $s2, $c, $flag)
     }};
+}
+
+/// Splits a state slice at `mid`; an unused (empty) one stays empty in both halves.
+fn halve(s: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
+    if s.is_empty() {
+        (&mut [], &mut [])
+    } else {
+        s.split_at_mut(mid)
+    }
+}
+
+/// Runs `run` over the slices, halved recursively over rayon's threads while a part holds
+/// at least [`UPDATE_PARALLEL_MIN`] parameters. Every element is updated by itself, so the
+/// result does not depend on the split.
+fn split(
+    run: Body,
+    p: &mut [f32],
+    g: &[f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+    c: [f32; 4],
+    flag: bool,
+) {
+    let n = p.len();
+    if n < 2 * UPDATE_PARALLEL_MIN || rayon::current_num_threads() < 2 {
+        return run(p, g, s1, s2, c, flag);
+    }
+    let mid = n / 2;
+    let (pa, pb) = p.split_at_mut(mid);
+    let (ga, gb) = g.split_at(mid);
+    let ((s1a, s1b), (s2a, s2b)) = (halve(s1, mid), halve(s2, mid));
+    rayon::join(
+        || split(run, pa, ga, s1a, s2a, c, flag),
+        || split(run, pb, gb, s1b, s2b, c, flag),
+    );
 }
 
 #[inline(always)]

@@ -94,3 +94,7 @@ pub const SPARSE_PACK_MIN_ROWS: usize = 16;
 /// Bytes of a packed panel that the sparse-input kernels work through at a time: a block of
 /// panel rows this size stays in L1 while every row's entries in it are applied.
 pub const SPARSE_L1_BLOCK_BYTES: usize = 32 * 1024;
+
+/// The optimiser updates split their slices over rayon's threads into parts of at least this
+/// many parameters (the seed network's 407,050 go in two halves).
+pub const UPDATE_PARALLEL_MIN: usize = 1 << 16;
