@@ -270,3 +270,84 @@ fn mnist_subset_trains_above_85_percent() {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
 }
+
+/// `toy` data with three in four inputs zeroed (so the first layer takes the sparse kernels).
+fn sparse_toy(n: usize, features: usize, classes: usize, seed: u64) -> Dataset {
+    let mut d = toy(n, features, classes, seed);
+    for (i, v) in d.x.iter_mut().enumerate() {
+        if i % 4 != 1 {
+            *v = 0.0;
+        }
+    }
+    d
+}
+
+#[test]
+fn a_fit_step_applies_the_whole_batch_gradient() {
+    // fit trains the two halves of a batch side by side and adds their gradients; one plain
+    // SGD step over one batch of all the data must move every parameter by -lr times the
+    // gradient of the whole batch.
+    for (n, data) in [(37, toy(37, 6, 3, 5)), (36, sparse_toy(36, 6, 3, 6))] {
+        let layers = [Dense::new(9, Act::Relu), Dense::new(3, Act::Softmax)];
+        let mut model =
+            Sequential::new(6, &layers, Loss::SparseCategoricalCrossentropy, 2).unwrap();
+        let mut ws = model.workspace(n);
+        model.compute_gradients(&data.x, &data.y, n, &mut ws);
+        let grad = Sequential::grads(&ws).to_vec();
+        let before = model.params().to_vec();
+        let lr = 0.5;
+        let cfg = FitConfig {
+            epochs: 1,
+            batch_size: n,
+            seed: 0,
+            shuffle: false,
+        };
+        let opt = Optimizer::Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+        };
+        model
+            .fit(&data, None, &cfg, opt, |_| true, |_, _| {})
+            .unwrap();
+        for (i, ((&b, &a), &g)) in before.iter().zip(model.params()).zip(&grad).enumerate() {
+            let want = b - lr * g;
+            assert!(
+                (a - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "parameter {i} ({n} rows): {a} after the step, {want} expected"
+            );
+        }
+    }
+}
+
+#[test]
+fn fit_gives_the_same_bits_on_one_and_two_threads() {
+    let run = |threads: usize, data: &Dataset| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let layers = [Dense::new(16, Act::Relu), Dense::new(4, Act::Softmax)];
+        let mut model =
+            Sequential::new(8, &layers, Loss::SparseCategoricalCrossentropy, 4).unwrap();
+        let cfg = FitConfig {
+            epochs: 2,
+            batch_size: 25,
+            seed: 3,
+            shuffle: true,
+        };
+        pool.install(|| {
+            model
+                .fit(data, None, &cfg, Optimizer::rmsprop(), |_| true, |_, _| {})
+                .unwrap()
+        });
+        model
+            .params()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    for data in [toy(103, 8, 4, 7), sparse_toy(103, 8, 4, 8)] {
+        assert!(run(1, &data) == run(2, &data), "1 and 2 threads differ");
+    }
+}

@@ -29,6 +29,30 @@ pub use softmax::{softmax_cross_entropy, softmax_rows};
 pub use sparse::{nonzero_fraction, sparse_dense_forward, sparse_weight_grad};
 pub use update::{adam_update, rmsprop_update, sgd_update};
 
+thread_local! {
+    /// Set while this thread runs kernels that must not split their work (see [`serial`]).
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every kernel called on this thread kept on this thread: the model layer
+/// trains the two halves of a batch side by side, one per thread, and splitting each kernel
+/// again would only add synchronisation.
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.replace(true);
+    let r = f();
+    SERIAL.set(before);
+    r
+}
+
+/// The threads a kernel called here may split its work over: rayon's, or 1 inside [`serial`].
+pub(crate) fn threads() -> usize {
+    if SERIAL.get() {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
+}
+
 /// Whether a matrix operand is used as stored or transposed (cblas semantics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transpose {

@@ -637,7 +637,7 @@ fn split<'a>(
 ) {
     let isa = isa();
     let out = Out(out);
-    let threads = rayon::current_num_threads();
+    let threads = crate::kernels::threads();
     if threads < 2 || len < 2 || dense_flops < PARALLEL_MIN_FLOPS {
         // SAFETY: the wrappers checked every length; the whole output belongs to this call.
         unsafe { dispatch(isa, make(0..len), out.ptr()) };

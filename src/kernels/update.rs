@@ -75,7 +75,7 @@ fn split(
     flag: bool,
 ) {
     let n = p.len();
-    if n < 2 * UPDATE_PARALLEL_MIN || rayon::current_num_threads() < 2 {
+    if n < 2 * UPDATE_PARALLEL_MIN || crate::kernels::threads() < 2 {
         return run(p, g, s1, s2, c, flag);
     }
     let mid = n / 2;

@@ -2,10 +2,6 @@
 //! buffers (one slot buffer per state variable, the same length as the parameters).
 
 use crate::kernels;
-use rayon::prelude::*;
-
-/// Elements per rayon task in the update loops.
-const CHUNK: usize = 1 << 14;
 
 /// An optimiser and its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -149,18 +145,15 @@ impl OptState {
             "OptState::step: state sized for another model"
         );
         self.t += 1;
-        let p = params
-            .par_chunks_mut(CHUNK)
-            .zip(grads.par_chunks(CHUNK))
-            .zip(self.s1.par_chunks_mut(CHUNK));
+        // The update kernels split themselves over rayon's threads.
         match self.opt {
             Optimizer::Sgd {
                 lr,
                 momentum,
                 nesterov,
-            } => p.for_each(|((p, g), v)| kernels::sgd_update(p, g, v, lr, momentum, nesterov)),
+            } => kernels::sgd_update(params, grads, &mut self.s1, lr, momentum, nesterov),
             Optimizer::RmsProp { lr, rho, epsilon } => {
-                p.for_each(|((p, g), a)| kernels::rmsprop_update(p, g, a, lr, rho, epsilon))
+                kernels::rmsprop_update(params, grads, &mut self.s1, lr, rho, epsilon)
             }
             Optimizer::Adam {
                 lr,
@@ -170,10 +163,16 @@ impl OptState {
             } => {
                 let t = self.t as i32;
                 let step = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
-                p.zip(self.s2.par_chunks_mut(CHUNK))
-                    .for_each(|(((p, g), m), v)| {
-                        kernels::adam_update(p, g, m, v, step, beta1, beta2, epsilon)
-                    })
+                kernels::adam_update(
+                    params,
+                    grads,
+                    &mut self.s1,
+                    &mut self.s2,
+                    step,
+                    beta1,
+                    beta2,
+                    epsilon,
+                )
             }
         }
     }

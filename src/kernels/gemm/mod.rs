@@ -56,7 +56,7 @@ impl Gemm<'_> {
             unsafe { self.scale_c() };
             return;
         }
-        let threads = rayon::current_num_threads();
+        let threads = crate::kernels::threads();
         if m <= SMALL_M && self.tb == Transpose::No {
             if threads > 1 && k * n >= SMALL_M_PARALLEL_MIN_B {
                 // Column blocks of 64 keep every thread's stores on whole cache lines; each

@@ -51,7 +51,7 @@ impl Gemm<'_> {
             .saturating_mul(m)
             .saturating_mul(self.n)
             .saturating_mul(self.k);
-        let threads = rayon::current_num_threads();
+        let threads = crate::kernels::threads();
         if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * NARROW_TILE_ROWS {
             // SAFETY: forwarded contract; all of C.
             unsafe { narrow_rows(isa, self, bt, ldbt, 0..m) };
