@@ -7,7 +7,13 @@
 //! `x[r, p]·W[p, :]` for the nonzero `x[r, p]` of each row, and the weight gradient adds
 //! `x[r, p]·dy[r, :]` into row `p` for the nonzero entries of each column. The work falls with
 //! the density, at about half the FMA rate of sgemm (each multiply-add loads its own vector of
-//! W or dy from L2), so these win below roughly 30-40% nonzero ([`params::SPARSE_MAX_DENSITY`]).
+//! W or dy, where sgemm's register tile reuses each load), so these win below roughly 50%
+//! nonzero ([`params::SPARSE_MAX_DENSITY`]).
+//!
+//! Layout of the work: W (or dy) is copied, 8 vectors of columns at a time, into a contiguous,
+//! 64-byte-aligned panel, and the panel is worked through in blocks of rows of
+//! `SPARSE_L1_BLOCK_BYTES`, applying every group's entries that fall in the block before moving
+//! on. With fewer than `SPARSE_PACK_MIN_ROWS` rows the forward pass reads W in place instead.
 //!
 //! An entry that is exactly zero (either sign) contributes nothing, even against an infinite
 //! or NaN weight, where dense arithmetic would give NaN; every other value, NaN included, is

@@ -83,16 +83,19 @@ pub const NARROW_TILE_COLS: usize = 2;
 
 /// At or below this fraction of nonzero inputs, a dense layer's input products are cheaper
 /// through `sparse_dense_forward` and `sparse_weight_grad` than through sgemm (measured with
-/// `cargo bench --bench interleaved -- sparse`; MNIST pixels are 19% nonzero).
-pub const SPARSE_MAX_DENSITY: f64 = 0.3;
+/// `cargo bench --bench sparse`: the crossover is near 50% on Zen 3; MNIST pixels are 19%
+/// nonzero).
+pub const SPARSE_MAX_DENSITY: f64 = 0.4;
 
 /// From this many rows on, `sparse_dense_forward` copies the weights into contiguous panels
 /// of 8 vectors' width before use (see `kernels/sparse.rs`); fewer rows read them in place,
 /// as the copy would cost more than their arithmetic.
 pub const SPARSE_PACK_MIN_ROWS: usize = 16;
 
-/// Bytes of a packed panel that the sparse-input kernels work through at a time: a block of
-/// panel rows this size stays in L1 while every row's entries in it are applied.
+/// Bytes of a packed panel that the sparse-input kernels work through at a time, applying
+/// every row's entries in the block before moving on. Smaller blocks stay in L1 but make each
+/// row reload its running sums more often; 32 and 64 KB measured best (8 KB to 1 MB tried,
+/// Zen 3 with a 32 KB L1).
 pub const SPARSE_L1_BLOCK_BYTES: usize = 32 * 1024;
 
 /// The optimiser updates split their slices over rayon's threads into parts of at least this
