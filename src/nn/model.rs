@@ -498,9 +498,9 @@ impl Sequential {
     /// Gradients of a batch of `rows` examples computed as two halves side by side, one per
     /// thread with every kernel kept on its thread: far fewer hand-offs between threads
     /// than splitting each kernel of a step. Each half scales its loss gradient by its share
-    /// of the batch, and `ws[0]` ends up with the sum of the two halves' parameter gradients.
-    /// The split is the same whatever the thread count, so results do not depend on it.
-    /// Returns (mean loss, correct predictions).
+    /// of the batch, so the batch's gradient is the sum of `ws[0]`'s and `ws[1]`'s (the second
+    /// is unused for a batch of one). The split is the same whatever the thread count, so
+    /// results do not depend on it. Returns (mean loss, correct predictions).
     fn batch_gradients(
         &self,
         data: &Dataset,
@@ -530,9 +530,6 @@ impl Sequential {
         };
         let ((la, ca), (lb, cb)) =
             rayon::join(|| half(&idx[..split], wa), || half(&idx[split..], wb));
-        if rows > split {
-            add_into(&mut wa.grads, &wb.grads);
-        }
         let loss = (la * split as f32 + lb * (rows - split) as f32) / rows as f32;
         (loss, ca + cb)
     }
@@ -631,7 +628,12 @@ impl Sequential {
                         loss,
                     });
                 }
-                state.step(&mut self.params, &ws[0].grads);
+                let [wa, wb] = &mut ws;
+                if rows > 1 {
+                    state.step_sum(&mut self.params, &mut wa.grads, &wb.grads);
+                } else {
+                    state.step(&mut self.params, &wa.grads);
+                }
                 loss_sum += loss as f64 * rows as f64;
                 correct += ok;
                 seen += rows;
@@ -768,14 +770,4 @@ impl Sequential {
 /// sgemm (at most [`kernels::params::SPARSE_MAX_DENSITY`] of the entries nonzero).
 fn sparse_input(x: &[f32]) -> bool {
     kernels::nonzero_fraction(x) <= kernels::params::SPARSE_MAX_DENSITY
-}
-
-/// `acc += other`, element by element, split over rayon's threads for long slices (every
-/// element is added by itself, so the result does not depend on the split).
-fn add_into(acc: &mut [f32], other: &[f32]) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 16;
-    acc.par_chunks_mut(CHUNK)
-        .zip(other.par_chunks(CHUNK))
-        .for_each(|(a, o)| a.iter_mut().zip(o).for_each(|(a, &o)| *a += o));
 }

@@ -2,6 +2,7 @@
 //! buffers (one slot buffer per state variable, the same length as the parameters).
 
 use crate::kernels;
+use rayon::prelude::*;
 
 /// An optimiser and its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,34 +147,74 @@ impl OptState {
         );
         self.t += 1;
         // The update kernels split themselves over rayon's threads.
-        match self.opt {
-            Optimizer::Sgd {
-                lr,
-                momentum,
-                nesterov,
-            } => kernels::sgd_update(params, grads, &mut self.s1, lr, momentum, nesterov),
-            Optimizer::RmsProp { lr, rho, epsilon } => {
-                kernels::rmsprop_update(params, grads, &mut self.s1, lr, rho, epsilon)
+        apply(self.opt, self.t, params, grads, &mut self.s1, &mut self.s2);
+    }
+
+    /// [`OptState::step`] from the sum of two gradient buffers, `grads + more` (left in
+    /// `grads`): each thread adds and applies its own part of the buffers in one pass, rather
+    /// than a pass to add and another to update.
+    ///
+    /// # Panics
+    /// If the buffers and the state differ in length.
+    pub(crate) fn step_sum(&mut self, params: &mut [f32], grads: &mut [f32], more: &[f32]) {
+        let n = params.len();
+        assert!(
+            grads.len() == n && more.len() == n && self.s1.len() == n,
+            "OptState::step_sum: buffers of different lengths"
+        );
+        self.t += 1;
+        let (opt, t) = (self.opt, self.t);
+        // Parts of whole cache lines; each element is updated by itself, so the split does
+        // not change the result.
+        let per = n.div_ceil(kernels::threads()).div_ceil(16).max(1) * 16;
+        let work = |p: &mut [f32], g: &mut [f32], m: &[f32], s1: &mut [f32], s2: &mut [f32]| {
+            for (g, &m) in g.iter_mut().zip(m) {
+                *g += m;
             }
-            Optimizer::Adam {
-                lr,
-                beta1,
-                beta2,
-                epsilon,
-            } => {
-                let t = self.t as i32;
-                let step = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
-                kernels::adam_update(
-                    params,
-                    grads,
-                    &mut self.s1,
-                    &mut self.s2,
-                    step,
-                    beta1,
-                    beta2,
-                    epsilon,
-                )
-            }
+            kernels::serial(|| apply(opt, t, p, g, s1, s2));
+        };
+        let parts = params
+            .par_chunks_mut(per)
+            .zip(grads.par_chunks_mut(per))
+            .zip(more.par_chunks(per))
+            .zip(self.s1.par_chunks_mut(per));
+        if self.s2.is_empty() {
+            parts.for_each(|(((p, g), m), s1)| work(p, g, m, s1, &mut []));
+        } else {
+            parts
+                .zip(self.s2.par_chunks_mut(per))
+                .for_each(|((((p, g), m), s1), s2)| work(p, g, m, s1, s2));
+        }
+    }
+}
+
+/// One update of `params` by rule `opt` at step `t` (1-based), with state slots `s1`, `s2`.
+fn apply(
+    opt: Optimizer,
+    t: u64,
+    params: &mut [f32],
+    grads: &[f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+) {
+    match opt {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            nesterov,
+        } => kernels::sgd_update(params, grads, s1, lr, momentum, nesterov),
+        Optimizer::RmsProp { lr, rho, epsilon } => {
+            kernels::rmsprop_update(params, grads, s1, lr, rho, epsilon)
+        }
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+        } => {
+            let t = t as i32;
+            let step = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+            kernels::adam_update(params, grads, s1, s2, step, beta1, beta2, epsilon)
         }
     }
 }
