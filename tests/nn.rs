@@ -351,3 +351,33 @@ fn fit_gives_the_same_bits_on_one_and_two_threads() {
         assert!(run(1, &data) == run(2, &data), "1 and 2 threads differ");
     }
 }
+
+#[test]
+fn predict_in_halves_matches_one_row_at_a_time() {
+    // From INFER_HALVES_MIN_ROWS rows on, a chunk's two halves run side by side; one row at a
+    // time runs in one piece. Both must give the same probabilities, on dense and sparse data.
+    for data in [toy(150, 8, 4, 9), sparse_toy(150, 8, 4, 10)] {
+        let layers = [Dense::new(16, Act::Relu), Dense::new(4, Act::Softmax)];
+        let model = Sequential::new(8, &layers, Loss::SparseCategoricalCrossentropy, 5).unwrap();
+        let all = model.predict(&data.x, data.n);
+        for r in 0..data.n {
+            let one = model.predict(&data.x[r * 8..(r + 1) * 8], 1);
+            for (j, (&a, &b)) in all[r * 4..(r + 1) * 4].iter().zip(&one).enumerate() {
+                assert!((a - b).abs() <= 1e-6, "row {r}, class {j}: {a} vs {b}");
+            }
+        }
+        // evaluate agrees with the predictions it is made of.
+        let correct = (0..data.n)
+            .filter(|&r| {
+                let row = &all[r * 4..(r + 1) * 4];
+                let best = (0..4).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+                best as u32 == data.y[r]
+            })
+            .count();
+        let (_, acc) = model.evaluate(&data);
+        assert!(
+            (acc - correct as f32 / data.n as f32).abs() < 1e-6,
+            "evaluate's accuracy"
+        );
+    }
+}

@@ -187,10 +187,18 @@ pub struct Progress {
     pub seconds: f64,
 }
 
-/// Buffers for one batch size: activations of every layer, the output gradient, a gathered
-/// input batch and the parameter gradients. Made once, reused for every step.
+/// Buffers for one batch size, made once and reused for every step: two sets of
+/// [`Buffers`], one for up to `batch` rows and one for up to `batch / 2`, so that training and
+/// inference can run the two halves of a batch side by side (see
+/// [`Sequential::batch_gradients`]).
 pub struct Workspace {
     batch: usize,
+    parts: [Buffers; 2],
+}
+
+/// Activations of every layer, the output gradient, a gathered input batch and the parameter
+/// gradients, for up to `batch` rows.
+struct Buffers {
     acts: Vec<Vec<f32>>,
     dz: Vec<f32>,
     da: Vec<f32>,
@@ -311,9 +319,15 @@ impl Sequential {
 
     /// Buffers for batches of up to `batch` examples.
     pub fn workspace(&self, batch: usize) -> Workspace {
-        let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0);
         Workspace {
             batch,
+            parts: [self.buffers(batch), self.buffers(batch / 2)],
+        }
+    }
+
+    fn buffers(&self, batch: usize) -> Buffers {
+        let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(0);
+        Buffers {
             acts: self
                 .layers
                 .iter()
@@ -331,7 +345,7 @@ impl Sequential {
     /// Forward pass of `rows` examples; the last layer's buffer holds its pre-softmax logits
     /// when the activation is softmax (the loss or `predict` applies it). With `sparse` the
     /// first layer reads `x` through the sparse-input kernel (see [`sparse_input`]).
-    fn forward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Workspace) {
+    fn forward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Buffers) {
         for (i, l) in self.layers.iter().enumerate() {
             let (before, rest) = ws.acts.split_at_mut(i);
             let input = if i == 0 {
@@ -364,7 +378,7 @@ impl Sequential {
 
     /// Loss of the forward pass in `ws` against `y`, writing d(loss)/d(last pre-activation)
     /// into `ws.dz`. Returns (mean loss, correct predictions).
-    fn loss_and_grad(&self, y: &[u32], rows: usize, ws: &mut Workspace) -> (f32, usize) {
+    fn loss_and_grad(&self, y: &[u32], rows: usize, ws: &mut Buffers) -> (f32, usize) {
         let l = self.layers.last().expect("at least one layer");
         let cols = l.out_dim;
         let out = &mut ws.acts[self.layers.len() - 1][..rows * cols];
@@ -410,8 +424,8 @@ impl Sequential {
 
     /// Backward pass from `ws.dz` (gradient of the last pre-activation) into `ws.grads`; with
     /// `sparse` the first layer's weight gradient goes through the sparse-input kernel.
-    fn backward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Workspace) {
-        let Workspace {
+    fn backward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Buffers) {
+        let Buffers {
             acts,
             dz,
             da,
@@ -492,26 +506,28 @@ impl Sequential {
             x.len() >= rows * self.input_dim && y.len() >= rows,
             "compute_gradients: x or y too short for {rows} rows"
         );
-        self.gradients(x, y, rows, sparse_input(&x[..rows * self.input_dim]), ws)
+        let sparse = sparse_input(&x[..rows * self.input_dim]);
+        self.gradients_scaled(x, y, rows, 1.0, sparse, &mut ws.parts[0])
     }
 
     /// Gradients of a batch of `rows` examples computed as two halves side by side, one per
     /// thread with every kernel kept on its thread: far fewer hand-offs between threads
     /// than splitting each kernel of a step. Each half scales its loss gradient by its share
     /// of the batch, so the batch's gradient is the sum of `ws[0]`'s and `ws[1]`'s (the second
-    /// is unused for a batch of one). The split is the same whatever the thread count, so
+    /// is unused for a batch of one; `ws[0]` holds at least `ceil(rows / 2)` rows, `ws[1]`
+    /// at least `floor(rows / 2)`). The split is the same whatever the thread count, so
     /// results do not depend on it. Returns (mean loss, correct predictions).
     fn batch_gradients(
         &self,
         data: &Dataset,
         idx: &[usize],
         sparse: bool,
-        ws: &mut [Workspace; 2],
+        ws: &mut [Buffers; 2],
     ) -> (f32, usize) {
         let rows = idx.len();
         let split = rows.div_ceil(2);
         let [wa, wb] = ws;
-        let half = |idx: &[usize], w: &mut Workspace| -> (f32, usize) {
+        let half = |idx: &[usize], w: &mut Buffers| -> (f32, usize) {
             if idx.is_empty() {
                 return (0.0, 0);
             }
@@ -534,19 +550,8 @@ impl Sequential {
         (loss, ca + cb)
     }
 
-    /// [`Sequential::compute_gradients`] with the first layer's kernels chosen by the caller.
-    fn gradients(
-        &self,
-        x: &[f32],
-        y: &[u32],
-        rows: usize,
-        sparse: bool,
-        ws: &mut Workspace,
-    ) -> (f32, usize) {
-        self.gradients_scaled(x, y, rows, 1.0, sparse, ws)
-    }
-
-    /// [`Sequential::gradients`] of `rows` examples that are the fraction `share` of a batch:
+    /// Loss and gradients of `rows` examples that are the fraction `share` of a batch, with
+    /// the first layer's kernels chosen by the caller:
     /// the gradients (not the returned mean loss) are scaled by `share`, so that the halves of
     /// a batch add up to the batch's gradient.
     fn gradients_scaled(
@@ -556,7 +561,7 @@ impl Sequential {
         rows: usize,
         share: f32,
         sparse: bool,
-        ws: &mut Workspace,
+        ws: &mut Buffers,
     ) -> (f32, usize) {
         self.forward(x, rows, sparse, ws);
         let r = self.loss_and_grad(&y[..rows], rows, ws);
@@ -570,7 +575,7 @@ impl Sequential {
 
     /// The parameter gradients left in `ws` by [`Sequential::compute_gradients`].
     pub fn grads(ws: &Workspace) -> &[f32] {
-        &ws.grads
+        &ws.parts[0].grads
     }
 
     /// Trains on `train` (and reports `val` each epoch, if given) with `opt`, calling
@@ -599,7 +604,7 @@ impl Sequential {
             return Err(TrainError::Invalid("no training examples".into()));
         }
         let bs = cfg.batch_size.min(train.n);
-        let mut ws = [self.workspace(bs.div_ceil(2)), self.workspace(bs / 2)];
+        let mut ws = self.workspace(bs);
         let mut state = OptState::new(opt, self.params.len());
         let mut rng = Rng::new(cfg.seed);
         let steps = train.n.div_ceil(bs);
@@ -617,7 +622,7 @@ impl Sequential {
             let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
             for (step, idx) in order.chunks(bs).enumerate() {
                 let rows = idx.len();
-                let (loss, ok) = self.batch_gradients(train, idx, sparse, &mut ws);
+                let (loss, ok) = self.batch_gradients(train, idx, sparse, &mut ws.parts);
                 // A non-finite loss stops before the update, so the parameters stay those of
                 // the last step that produced finite outputs.
                 if !loss.is_finite() {
@@ -628,7 +633,7 @@ impl Sequential {
                         loss,
                     });
                 }
-                let [wa, wb] = &mut ws;
+                let [wa, wb] = &mut ws.parts;
                 if rows > 1 {
                     state.step_sum(&mut self.params, &mut wa.grads, &wb.grads);
                 } else {
@@ -711,10 +716,16 @@ impl Sequential {
         for start in (0..data.n).step_by(bs) {
             let rows = bs.min(data.n - start);
             let x = &data.x[start * f..(start + rows) * f];
-            self.forward(x, rows, sparse_input(x), &mut ws);
-            let (l, ok) = self.loss_and_grad(&data.y[start..start + rows], rows, &mut ws);
-            loss += l as f64 * rows as f64;
-            correct += ok;
+            let y = &data.y[start..start + rows];
+            let h = self.infer_halves(x, rows, &mut ws);
+            let [wa, wb] = &mut ws.parts;
+            for (w, y) in [(wa, &y[..h]), (wb, &y[h..])] {
+                if !y.is_empty() {
+                    let (l, ok) = self.loss_and_grad(y, y.len(), w);
+                    loss += l as f64 * y.len() as f64;
+                    correct += ok;
+                }
+            }
         }
         (
             (loss / data.n as f64) as f32,
@@ -755,16 +766,42 @@ impl Sequential {
         let last = self.layers.len() - 1;
         for start in (0..rows).step_by(ws.batch.max(1)) {
             let n = ws.batch.min(rows - start);
-            let x = &x[start * f..(start + n) * f];
-            self.forward(x, n, sparse_input(x), ws);
+            let h = self.infer_halves(&x[start * f..(start + n) * f], n, ws);
             let o = &mut out[start * c..(start + n) * c];
-            o.copy_from_slice(&ws.acts[last][..n * c]);
+            o[..h * c].copy_from_slice(&ws.parts[0].acts[last][..h * c]);
+            o[h * c..].copy_from_slice(&ws.parts[1].acts[last][..(n - h) * c]);
             if self.layers[last].act == Act::Softmax {
                 kernels::softmax_rows(o, n, c);
             }
         }
     }
+
+    /// The forward pass of `n <= ws.batch` rows of `x`: rows `..h` into `ws.parts[0]` and
+    /// rows `h..` into `ws.parts[1]`, the two halves side by side, one per thread with every
+    /// kernel kept on its thread (as in training); below [`INFER_HALVES_MIN_ROWS`] rows all in
+    /// `ws.parts[0]`. Returns `h`.
+    fn infer_halves(&self, x: &[f32], n: usize, ws: &mut Workspace) -> usize {
+        let f = self.input_dim;
+        let sparse = sparse_input(&x[..n * f]);
+        let [wa, wb] = &mut ws.parts;
+        if n < INFER_HALVES_MIN_ROWS {
+            self.forward(x, n, sparse, wa);
+            return n;
+        }
+        let h = n.div_ceil(2);
+        let part = |w: &mut Buffers, rows: std::ops::Range<usize>| {
+            kernels::serial(|| {
+                self.forward(&x[rows.start * f..rows.end * f], rows.len(), sparse, w)
+            })
+        };
+        rayon::join(|| part(wa, 0..h), || part(wb, h..n));
+        h
+    }
 }
+
+/// Below this many rows, evaluate and predict run a chunk in one piece: one image's latency
+/// would pay for waking a second thread.
+const INFER_HALVES_MIN_ROWS: usize = 64;
 
 /// Whether inputs this sparse are cheaper through the sparse-input kernels than through
 /// sgemm (at most [`kernels::params::SPARSE_MAX_DENSITY`] of the entries nonzero).
