@@ -5,8 +5,9 @@
 //! - [`kernels`]: free functions over flat, row-major `f32` slices — a cache-blocked SIMD
 //!   sgemm with run-time CPU dispatch (AVX-512F, AVX2+FMA, portable), the fused dense layer
 //!   (`act(x·W + b)` with bias and relu applied as tiles are stored), stable softmax and fused
-//!   softmax cross-entropy, and the helpers backprop needs. [`kernels::naive`] holds a
-//!   plain-loop reference of each.
+//!   softmax cross-entropy, dense-layer kernels driven by the nonzeros of sparse inputs
+//!   (`sparse_dense_forward`, `sparse_weight_grad`), and the helpers backprop needs.
+//!   [`kernels::naive`] holds a plain-loop reference of each.
 //!
 //! - [`nn`]: a Keras-like `Sequential` model of dense layers with SGD/momentum, RMSprop and
 //!   Adam, trained on flat buffers with the kernels above.

@@ -187,10 +187,10 @@ pub struct Progress {
     pub seconds: f64,
 }
 
-/// Buffers for one batch size, made once and reused for every step: two sets of
-/// [`Buffers`], one for up to `batch` rows and one for up to `batch / 2`, so that training and
-/// inference can run the two halves of a batch side by side (see
-/// [`Sequential::batch_gradients`]).
+/// Buffers for one batch size, made once and reused for every step: activations, gradients
+/// and a gathered input batch, in two sets (one for up to `batch` rows, one for up to
+/// `batch / 2`) so that training and inference can run the two halves of a batch side by
+/// side, one per thread.
 pub struct Workspace {
     batch: usize,
     parts: [Buffers; 2],
