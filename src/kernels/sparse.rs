@@ -395,8 +395,10 @@ unsafe fn store_row<V: Vector>(acc: [V; NV], relu: bool, dst: *mut f32) {
     }
 }
 
-/// [`accumulate_block`] against packed panel `b` of the `rows x cols` matrix `m`: writes
-/// columns `b·PW..` (at most PW) of every group's row of `out`, PW = NV·LANES.
+/// Packs panel `b` (columns `b·PW..`, at most PW of them, PW = NV·LANES) of the `rows x cols`
+/// matrix `m` and applies every group's entries to it with [`accumulate_blocked`], writing
+/// those columns of each group's row of `out` (through a PW-wide buffer for a narrower last
+/// panel).
 ///
 /// # Safety
 /// Every `idx` is a row of `m`; `out` holds one row of stride `ldo` per group with `cols`
