@@ -33,22 +33,50 @@ use std::ops::Range;
 /// cover the FMA latency on two pipes.
 const NV: usize = 8;
 
+/// Entries hold 32-bit indices: columns of `x`, and rows of `x` in the weight gradient.
+const MAX_INDEX: usize = u32::MAX as usize;
+
 /// How many entries ahead the rows of W (or dy) are prefetched.
 const PREFETCH: usize = 4;
 
 /// The nonzero entries of part of a matrix, grouped by row (or by column once transposed):
-/// group `g` is `idx[start[g]..start[g + 1]]` with values `val[..]` at the same positions.
+/// group `g` is `ent[start[g]..start[g + 1]]`, each entry a column (or row) index and a value.
+/// Indices are 32-bit; the public wrappers send larger matrices to the dense kernels.
 #[derive(Default)]
 struct Entries {
     start: Vec<usize>,
-    idx: Vec<usize>,
-    val: Vec<f32>,
+    /// Index in the low 32 bits, the value's bits in the high 32: one load fetches both.
+    ent: Vec<u64>,
 }
 
 impl Entries {
     fn group(&self, g: usize) -> Range<usize> {
         self.start[g]..self.start[g + 1]
     }
+    /// The index of entry `q`.
+    ///
+    /// # Safety
+    /// `q < ent.len()`.
+    #[inline(always)]
+    unsafe fn idx(&self, q: usize) -> usize {
+        // SAFETY: the contract.
+        unsafe { *self.ent.get_unchecked(q) as u32 as usize }
+    }
+}
+
+#[inline(always)]
+fn entry(idx: usize, val: f32) -> u64 {
+    (val.to_bits() as u64) << 32 | idx as u64
+}
+
+#[inline(always)]
+fn entry_idx(e: u64) -> usize {
+    e as u32 as usize
+}
+
+#[inline(always)]
+fn entry_val(e: u64) -> f32 {
+    f32::from_bits((e >> 32) as u32)
 }
 
 /// Row-grouped entries, the same entries grouped by column, one packed panel and the rows of
@@ -142,13 +170,12 @@ fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: 
     // Every entry is written at the cursor and the cursor advances only past nonzero ones:
     // no branch to mispredict on the data. The buffers are sized for a fully dense block.
     let cap = rows.len() * width + 1;
-    if e.idx.len() < cap {
-        e.idx.resize(cap, 0);
-        e.val.resize(cap, 0.0);
+    if e.ent.len() < cap {
+        e.ent.resize(cap, 0);
     }
     e.start.clear();
     e.start.push(0);
-    let (idx, val) = (&mut e.idx[..cap], &mut e.val[..cap]);
+    let ent = &mut e.ent[..cap];
     let mut n = 0;
     for r in rows {
         let row = &x[r * ld + cols.start..][..width];
@@ -158,16 +185,14 @@ fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: 
             // Whole zero chunks (image borders) are skipped with one test.
             if chunk.iter().fold(0u32, |a, &v| a | (v.to_bits() << 1)) != 0 {
                 for (q, &v) in chunk.iter().enumerate() {
-                    idx[n] = p + q;
-                    val[n] = v;
+                    ent[n] = entry(p + q, v);
                     n += is_nonzero(v) as usize;
                 }
             }
             p += 8;
         }
         for (q, &v) in chunks.remainder().iter().enumerate() {
-            idx[n] = p + q;
-            val[n] = v;
+            ent[n] = entry(p + q, v);
             n += is_nonzero(v) as usize;
         }
         e.start.push(n);
@@ -181,23 +206,22 @@ fn transpose_entries(rows: &Entries, cols: Range<usize>, e: &mut Entries) {
     let nnz = *rows.start.last().unwrap_or(&0);
     e.start.clear();
     e.start.resize(cols.len() + 1, 0);
-    for &p in &rows.idx[..nnz] {
-        e.start[p - cols.start + 1] += 1;
+    for &en in &rows.ent[..nnz] {
+        e.start[entry_idx(en) - cols.start + 1] += 1;
     }
     for g in 1..e.start.len() {
         e.start[g] += e.start[g - 1];
     }
-    if e.idx.len() < nnz {
-        e.idx.resize(nnz, 0);
-        e.val.resize(nnz, 0.0);
+    if e.ent.len() < nnz {
+        e.ent.resize(nnz, 0);
     }
     // Fill each group from its start, using start[g] as the cursor, then shift back.
     for r in 0..rows.start.len() - 1 {
         for q in rows.group(r) {
-            let g = rows.idx[q] - cols.start;
+            let en = rows.ent[q];
+            let g = entry_idx(en) - cols.start;
             let at = e.start[g];
-            e.idx[at] = r;
-            e.val[at] = rows.val[q];
+            e.ent[at] = entry(r, entry_val(en));
             e.start[g] += 1;
         }
     }
@@ -237,12 +261,13 @@ unsafe fn accumulate_block<V: Vector, const NB: usize>(
             for q in group {
                 // The rows an entry names are scattered, beyond the hardware prefetcher's
                 // guess: ask for the one PREFETCH entries ahead while this one computes.
-                let ahead = m.add(*e.idx.get_unchecked((q + PREFETCH).min(last)) * ldm + j0);
+                let ahead = m.add(e.idx((q + PREFETCH).min(last)) * ldm + j0);
                 for line in (0..NB * V::LANES).step_by(16) {
                     V::prefetch(ahead.add(line));
                 }
-                let xv = V::splat(*e.val.get_unchecked(q));
-                let row = m.add(*e.idx.get_unchecked(q) * ldm + j0);
+                let en = *e.ent.get_unchecked(q);
+                let xv = V::splat(entry_val(en));
+                let row = m.add(entry_idx(en) * ldm + j0);
                 for (j, a) in acc.iter_mut().enumerate() {
                     *a = xv.mul_add(V::load(row.add(j * V::LANES)), *a);
                 }
@@ -297,7 +322,7 @@ unsafe fn accumulate<V: Vector>(
         for g in 0..groups {
             let mut s = 0.0f32;
             for q in e.group(g) {
-                s += e.val[q] * m[e.idx[q] * cols + j];
+                s += entry_val(e.ent[q]) * m[entry_idx(e.ent[q]) * cols + j];
             }
             if let Some(b) = bias {
                 s += b[j];
@@ -355,7 +380,7 @@ unsafe fn accumulate_blocked<V: Vector>(
             let k1 = k0 + block;
             for (g, cur) in cursor.iter_mut().enumerate() {
                 let (mut q, end) = (*cur, e.start[g + 1]);
-                if q == end || *e.idx.get_unchecked(q) >= k1 {
+                if q == end || e.idx(q) >= k1 {
                     continue;
                 }
                 let dst = out.add(g * ldo);
@@ -365,9 +390,13 @@ unsafe fn accumulate_blocked<V: Vector>(
                         *a = V::load(dst.add(j * V::LANES));
                     }
                 }
-                while q < end && *e.idx.get_unchecked(q) < k1 {
-                    let xv = V::splat(*e.val.get_unchecked(q));
-                    let row = panel.add(*e.idx.get_unchecked(q) * pw);
+                while q < end {
+                    let en = *e.ent.get_unchecked(q);
+                    if entry_idx(en) >= k1 {
+                        break;
+                    }
+                    let xv = V::splat(entry_val(en));
+                    let row = panel.add(entry_idx(en) * pw);
                     for (j, a) in acc.iter_mut().enumerate() {
                         *a = xv.mul_add(V::load(row.add(j * V::LANES)), *a);
                     }
@@ -692,6 +721,9 @@ pub fn sparse_dense_forward(
     if batch == 0 || out_dim == 0 {
         return;
     }
+    if in_dim > MAX_INDEX {
+        return super::dense_forward(x, w, bias, out, batch, in_dim, out_dim, act);
+    }
     let flops = 2usize
         .saturating_mul(batch)
         .saturating_mul(in_dim)
@@ -750,6 +782,13 @@ pub fn sparse_weight_grad(
     check_matrix(name, "dw", dw.len(), in_dim, out_dim, out_dim);
     if in_dim == 0 || out_dim == 0 {
         return;
+    }
+    if batch > MAX_INDEX || in_dim > MAX_INDEX {
+        let (t, n) = (super::Transpose::Yes, super::Transpose::No);
+        let (m, k) = (in_dim, batch);
+        return super::sgemm(
+            t, n, m, out_dim, k, 1.0, x, m, dy, out_dim, 0.0, dw, out_dim,
+        );
     }
     let flops = 2usize
         .saturating_mul(batch)
