@@ -338,7 +338,8 @@ impl Sequential {
             x: vec![0.0; batch * self.input_dim],
             y: vec![0; batch],
             pred: vec![0; batch],
-            grads: vec![0.0; self.params.len()],
+            // Sized on the first backward pass: inference never needs them.
+            grads: Vec::new(),
         }
     }
 
@@ -569,11 +570,13 @@ impl Sequential {
             let cols = self.output_dim();
             kernels::scale(share, &mut ws.dz[..rows * cols]);
         }
+        ws.grads.resize(self.params.len(), 0.0);
         self.backward(x, rows, sparse, ws);
         r
     }
 
-    /// The parameter gradients left in `ws` by [`Sequential::compute_gradients`].
+    /// The parameter gradients left in `ws` by [`Sequential::compute_gradients`] (empty
+    /// before the first call).
     pub fn grads(ws: &Workspace) -> &[f32] {
         &ws.parts[0].grads
     }
