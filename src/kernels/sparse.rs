@@ -167,17 +167,19 @@ pub fn nonzero_fraction(x: &[f32]) -> f64 {
 #[inline(always)]
 fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: &mut Entries) {
     let width = cols.len();
-    // Every entry is written at the cursor and the cursor advances only past nonzero ones:
-    // no branch to mispredict on the data. The buffers are sized for a fully dense block.
-    let cap = rows.len() * width + 1;
-    if e.ent.len() < cap {
-        e.ent.resize(cap, 0);
-    }
     e.start.clear();
     e.start.push(0);
-    let ent = &mut e.ent[..cap];
     let mut n = 0;
     for r in rows {
+        // Every entry of a row is written at the cursor and the cursor advances only past
+        // nonzero ones: no branch to mispredict on the data. So the buffer needs room for a
+        // whole dense row past the entries so far (it grows to about twice what is used).
+        if e.ent.len() < n + width + 1 {
+            let len = (2 * e.ent.len()).max(n + width + 1);
+            e.ent.resize(len, 0);
+        }
+        let ent = &mut e.ent[n..n + width + 1];
+        let mut k = 0;
         let row = &x[r * ld + cols.start..][..width];
         let mut p = cols.start;
         let mut chunks = row.chunks_exact(8);
@@ -185,16 +187,17 @@ fn gather_rows(x: &[f32], ld: usize, rows: Range<usize>, cols: Range<usize>, e: 
             // Whole zero chunks (image borders) are skipped with one test.
             if chunk.iter().fold(0u32, |a, &v| a | (v.to_bits() << 1)) != 0 {
                 for (q, &v) in chunk.iter().enumerate() {
-                    ent[n] = entry(p + q, v);
-                    n += is_nonzero(v) as usize;
+                    ent[k] = entry(p + q, v);
+                    k += is_nonzero(v) as usize;
                 }
             }
             p += 8;
         }
         for (q, &v) in chunks.remainder().iter().enumerate() {
-            ent[n] = entry(p + q, v);
-            n += is_nonzero(v) as usize;
+            ent[k] = entry(p + q, v);
+            k += is_nonzero(v) as usize;
         }
+        n += k;
         e.start.push(n);
     }
 }
