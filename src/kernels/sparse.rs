@@ -88,6 +88,7 @@ struct Scratch {
     panel: Scratch64,
     edge: Vec<f32>,
     cursor: Vec<usize>,
+    used: Vec<bool>,
 }
 
 /// Widest panel of any path (8 vectors of 16 lanes).
@@ -99,7 +100,8 @@ const MAX_PANEL: usize = 128;
 /// Rows of `m` are often a multiple of 2 KB apart (512 columns), so the same columns of
 /// different rows fall into a handful of cache sets and evict each other long before L1 or L2
 /// is full; the packed panel has no such conflicts. `dst` should be 64-byte aligned: a vector
-/// load that straddles two cache lines costs two.
+/// load that straddles two cache lines costs two. Rows `p` with `used[p] == false` are not
+/// copied (an empty `used` copies every row).
 #[inline(always)]
 fn pack_panel<V: Vector>(
     m: &[f32],
@@ -107,6 +109,7 @@ fn pack_panel<V: Vector>(
     cols: usize,
     c0: usize,
     width: usize,
+    used: &[bool],
     dst: &mut [f32],
 ) {
     let pw = NV * V::LANES;
@@ -114,8 +117,13 @@ fn pack_panel<V: Vector>(
     if rows == 0 {
         return;
     }
+    // Rows no entry names are never read: leave them as they are.
+    let skip = |p: usize| !used.is_empty() && !used[p];
     if width < pw {
         for (p, d) in dst.chunks_exact_mut(pw).enumerate() {
+            if skip(p) {
+                continue;
+            }
             d[..width].copy_from_slice(&m[p * cols + c0..][..width]);
             d[width..].fill(0.0);
         }
@@ -125,6 +133,9 @@ fn pack_panel<V: Vector>(
     // A full-width row is NV vector moves inline: a memcpy call per 256-byte row costs more
     // than the copy.
     for p in 0..rows {
+        if skip(p) {
+            continue;
+        }
         // SAFETY: row p's pw floats at p * cols lie inside `src` (sliced above), and the
         // destination row inside `dst`; V's instructions are enabled by the caller.
         unsafe {
@@ -443,6 +454,7 @@ unsafe fn accumulate_panel<V: Vector>(
     s_panel: &mut Scratch64,
     s_edge: &mut Vec<f32>,
     s_cursor: &mut Vec<usize>,
+    used: &[bool],
     (m, rows, cols): (&[f32], usize, usize),
     b: usize,
     bias: Option<&[f32]>,
@@ -454,7 +466,7 @@ unsafe fn accumulate_panel<V: Vector>(
     let c0 = b * pw;
     let width = pw.min(cols - c0);
     let s_panel = s_panel.get(rows * pw);
-    pack_panel::<V>(m, rows, cols, c0, width, s_panel);
+    pack_panel::<V>(m, rows, cols, c0, width, used, s_panel);
     let mut bpad = [0f32; MAX_PANEL];
     let bp = match bias {
         Some(bias) => {
@@ -560,6 +572,13 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
             rows,
         } => {
             gather_rows(x, in_dim, rows.clone(), 0..in_dim, &mut s.rows);
+            // Only the rows of W that some entry names are packed (MNIST's border pixels are
+            // zero in most images).
+            s.used.clear();
+            s.used.resize(in_dim, false);
+            for &en in &s.rows.ent[..s.rows.start[rows.len()]] {
+                s.used[entry_idx(en)] = true;
+            }
             for b in 0..out_dim.div_ceil(NV * V::LANES) {
                 // SAFETY: the contract; out is batch x out_dim.
                 unsafe {
@@ -569,6 +588,7 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
                         &mut s.panel,
                         &mut s.edge,
                         &mut s.cursor,
+                        &s.used,
                         (w, in_dim, out_dim),
                         b,
                         Some(bias),
@@ -600,6 +620,7 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
                         &mut s.panel,
                         &mut s.edge,
                         &mut s.cursor,
+                        &[],
                         (dy, batch, out_dim),
                         b,
                         None,
