@@ -497,18 +497,9 @@ unsafe fn accumulate_panel<V: Vector>(
 /// One piece of a call, run on the chosen instruction set: the forward pass over some rows,
 /// or the weight gradient over some rows of `dw`.
 enum Piece<'a> {
-    /// A few rows against `w` in place (packing `w` would cost more than the rows).
+    /// Rows `rows` of the forward pass: against every packed panel of `w`, or against `w` in
+    /// place for fewer than `SPARSE_PACK_MIN_ROWS` rows (packing would cost more than them).
     Forward {
-        x: &'a [f32],
-        w: &'a [f32],
-        bias: &'a [f32],
-        in_dim: usize,
-        out_dim: usize,
-        relu: bool,
-        rows: Range<usize>,
-    },
-    /// Rows `rows` against every packed panel of `w`.
-    ForwardPanels {
         x: &'a [f32],
         w: &'a [f32],
         bias: &'a [f32],
@@ -545,7 +536,7 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
             out_dim,
             relu,
             rows,
-        } => {
+        } if rows.len() < SPARSE_PACK_MIN_ROWS => {
             gather_rows(x, in_dim, rows.clone(), 0..in_dim, &mut s.rows);
             // SAFETY: the contract; row r of out starts at r * out_dim.
             unsafe {
@@ -562,7 +553,7 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
                 )
             }
         }
-        Piece::ForwardPanels {
+        Piece::Forward {
             x,
             w,
             bias,
@@ -753,29 +744,15 @@ pub fn sparse_dense_forward(
         .saturating_mul(in_dim)
         .saturating_mul(out_dim);
     let relu = act == Activation::Relu;
-    if batch < SPARSE_PACK_MIN_ROWS {
-        split(batch, flops, out.as_mut_ptr(), |rows| Piece::Forward {
-            x,
-            w,
-            bias,
-            in_dim,
-            out_dim,
-            relu,
-            rows,
-        });
-    } else {
-        split(batch, flops, out.as_mut_ptr(), |rows| {
-            Piece::ForwardPanels {
-                x,
-                w,
-                bias,
-                in_dim,
-                out_dim,
-                relu,
-                rows,
-            }
-        });
-    }
+    split(batch, flops, out.as_mut_ptr(), |rows| Piece::Forward {
+        x,
+        w,
+        bias,
+        in_dim,
+        out_dim,
+        relu,
+        rows,
+    });
 }
 
 /// The weight gradient of a dense layer whose input `x` is mostly zeros:

@@ -87,9 +87,10 @@ pub const NARROW_TILE_COLS: usize = 2;
 /// nonzero).
 pub const SPARSE_MAX_DENSITY: f64 = 0.4;
 
-/// From this many rows on, `sparse_dense_forward` copies the weights into contiguous panels
-/// of 8 vectors' width before use (see `kernels/sparse.rs`); fewer rows read them in place,
-/// as the copy would cost more than their arithmetic.
+/// From this many rows on (per thread, when the batch is split), `sparse_dense_forward`
+/// copies the weights into contiguous panels of 8 vectors' width before use (see
+/// `kernels/sparse.rs`); fewer rows read them in place, as the copy would cost more than
+/// their arithmetic.
 pub const SPARSE_PACK_MIN_ROWS: usize = 16;
 
 /// Bytes of a packed panel that the sparse-input kernels work through at a time, applying
