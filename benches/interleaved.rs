@@ -6,9 +6,11 @@
 //!
 //! `cargo bench --bench interleaved [-- THREADS [SECONDS_PER_SHAPE]]` (default: 1 and 2 threads).
 
+mod common;
+
 use mathblocks::kernels::{self, Transpose};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 struct Shape {
     name: &'static str,
@@ -87,18 +89,7 @@ fn stats(v: &mut [f64]) -> (f64, f64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let threads: Vec<usize> = match args.first() {
-        Some(t) => t
-            .split(',')
-            .map(|x| x.parse().expect("THREADS: a number or comma list"))
-            .collect(),
-        None => vec![1, 2],
-    };
-    let budget = Duration::from_secs_f64(args.get(1).map_or(3.0, |s| s.parse().expect("SECONDS")));
+    let (threads, budget) = common::threads_and_budget(3.0);
     let filter = std::env::var("SHAPES").ok();
     println!("isa: {}", kernels::isa().name());
     for &t in &threads {

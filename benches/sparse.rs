@@ -10,6 +10,8 @@
 //! `cargo bench --bench sparse [-- THREADS [SECONDS_PER_CASE]]` (default: 1 and 2 threads);
 //! `MNIST_ONLY=1` skips the random inputs.
 
+mod common;
+
 use mathblocks::data::mnist;
 use mathblocks::kernels::{self, Activation, Transpose};
 use mathblocks::rng::Rng;
@@ -109,18 +111,7 @@ fn cases(name: &str, x: &[f32], batch: usize, w: &[f32], dy: &[f32], budget: Dur
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let threads: Vec<usize> = match args.first() {
-        Some(t) => t
-            .split(',')
-            .map(|x| x.parse().expect("THREADS: a number or comma list"))
-            .collect(),
-        None => vec![1, 2],
-    };
-    let budget = Duration::from_secs_f64(args.get(1).map_or(2.0, |s| s.parse().expect("SECONDS")));
+    let (threads, budget) = common::threads_and_budget(2.0);
     let m = mnist::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/data/mnist"
