@@ -1,6 +1,13 @@
 //! `Sequential`: construction (Glorot-uniform init), forward, fused backward, fit, evaluate
 //! and predict. The training loop allocates nothing per step: a [`Workspace`] sized once per
 //! batch size holds every activation and gradient buffer.
+//!
+//! Threads: `fit` computes the two halves of each batch side by side, one per thread, with
+//! the kernels of each half kept on its thread, and adds the two gradients in the optimiser
+//! step; `evaluate` and `predict` split each chunk the same way. The halves are the same
+//! whatever the thread count, so results are identical on one thread and on many. A first
+//! layer whose input is mostly zeros (at most `kernels::params::SPARSE_MAX_DENSITY` nonzero,
+//! as MNIST) runs on the sparse-input kernels.
 
 use super::optim::{OptState, Optimizer};
 use crate::data::{Dataset, permutation};
@@ -583,8 +590,9 @@ impl Sequential {
 
     /// Trains on `train` (and reports `val` each epoch, if given) with `opt`, calling
     /// `on_step` after every step (returning `false` stops with [`TrainError::Interrupted`])
-    /// and `on_epoch` after every epoch (which may, for instance, keep a checkpoint). Stops with [`TrainError::NonFinite`] as soon as a loss is NaN or
-    /// infinite, before applying that step's update.
+    /// and `on_epoch` after every epoch (which may, for instance, keep a checkpoint). Stops
+    /// with [`TrainError::NonFinite`] as soon as a loss is NaN or infinite, before applying
+    /// that step's update. Uses the current rayon pool (see the module notes on threads).
     pub fn fit(
         &mut self,
         train: &Dataset,
