@@ -3,6 +3,7 @@
 //! (`Throughput::Elements(2·m·n·k)`, read criterion's "elem/s" as FLOP/s).
 //!
 //! `cargo bench --bench kernels` (all), or e.g. `cargo bench --bench kernels -- sgemm/1024`.
+//! The sparse-input kernels are compared with the dense ones under the id `dense`.
 //! The `fma_peak` group measures the core's FMA peak on the path in use, for % of peak.
 //! Threads: rayon's default (all cores); `RAYON_NUM_THREADS=1` for one core (faer follows).
 
@@ -306,11 +307,86 @@ fn elementwise(c: &mut Criterion) {
     g.finish();
 }
 
+/// `data` with all but about one in five entries zeroed (MNIST pixels are 19% nonzero).
+fn sparse_data(len: usize, seed: usize) -> Vec<f32> {
+    let mut v = data(len, seed);
+    for (i, x) in v.iter_mut().enumerate() {
+        if (i * 2654435761 + seed) % 100 >= 19 {
+            *x = 0.0;
+        }
+    }
+    v
+}
+
+/// The sparse-input kernels on a 19%-nonzero input, against their naive references and the
+/// dense kernels they replace (`dense`). Throughput counts the dense FLOPs, so the figures
+/// compare directly with the dense ones.
+fn sparse(c: &mut Criterion) {
+    for (batch, in_dim, out_dim) in [(128, 784, 512), (1, 784, 512)] {
+        let mut g = c.benchmark_group(format!(
+            "sparse_dense_forward/{batch}x{in_dim}x{out_dim}_relu"
+        ));
+        g.throughput(Throughput::Elements(2 * (batch * in_dim * out_dim) as u64));
+        let (x, w, bias) = (
+            sparse_data(batch * in_dim, 3),
+            data(in_dim * out_dim, 4),
+            data(out_dim, 5),
+        );
+        let mut out = vec![0f32; batch * out_dim];
+        let relu = Activation::Relu;
+        g.bench_function("mathblocks", |b| {
+            b.iter(|| {
+                kernels::sparse_dense_forward(&x, &w, &bias, &mut out, batch, in_dim, out_dim, relu)
+            })
+        });
+        g.bench_function("dense", |b| {
+            b.iter(|| kernels::dense_forward(&x, &w, &bias, &mut out, batch, in_dim, out_dim, relu))
+        });
+        g.bench_function("naive", |b| {
+            b.iter(|| {
+                naive::sparse_dense_forward(&x, &w, &bias, &mut out, batch, in_dim, out_dim, relu)
+            })
+        });
+        g.finish();
+    }
+    let (batch, in_dim, out_dim) = (128, 784, 512);
+    let mut g = c.benchmark_group(format!("sparse_weight_grad/{in_dim}x{batch}x{out_dim}"));
+    g.throughput(Throughput::Elements(2 * (batch * in_dim * out_dim) as u64));
+    let (x, dy) = (sparse_data(batch * in_dim, 6), data(batch * out_dim, 7));
+    let mut dw = vec![0f32; in_dim * out_dim];
+    g.bench_function("mathblocks", |b| {
+        b.iter(|| kernels::sparse_weight_grad(&x, &dy, &mut dw, batch, in_dim, out_dim))
+    });
+    g.bench_function("dense", |b| {
+        b.iter(|| {
+            kernels::sgemm(
+                Transpose::Yes,
+                Transpose::No,
+                in_dim,
+                out_dim,
+                batch,
+                1.0,
+                &x,
+                in_dim,
+                &dy,
+                out_dim,
+                0.0,
+                &mut dw,
+                out_dim,
+            )
+        })
+    });
+    g.bench_function("naive", |b| {
+        b.iter(|| naive::sparse_weight_grad(&x, &dy, &mut dw, batch, in_dim, out_dim))
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = fma_peak, sgemm, dense, softmax, elementwise }
+criterion_group! { name = benches; config = config(); targets = fma_peak, sgemm, dense, sparse, softmax, elementwise }
 criterion_main!(benches);
