@@ -38,10 +38,16 @@ thread_local! {
 /// trains the two halves of a batch side by side, one per thread, and splitting each kernel
 /// again would only add synchronisation.
 pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
-    let before = SERIAL.replace(true);
-    let r = f();
-    SERIAL.set(before);
-    r
+    // Restores the previous setting on the way out, by return or by unwinding, so that a
+    // panic cannot leave one of rayon's threads serial for good.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.set(self.0);
+        }
+    }
+    let _restore = Restore(SERIAL.replace(true));
+    f()
 }
 
 /// The threads a kernel called here may split its work over: rayon's, or 1 inside [`serial`].
