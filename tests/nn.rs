@@ -95,15 +95,16 @@ fn toy(n: usize, features: usize, classes: usize, seed: u64) -> Dataset {
 /// With `sparse`, three in four inputs are zero, so the first layer runs on the sparse-input
 /// kernels.
 fn check_gradients(layers: &[Dense], loss: Loss, sparse: bool) {
-    let mut data = toy(6, 5, 4, 11);
-    if sparse {
-        for (i, v) in data.x.iter_mut().enumerate() {
-            if i % 4 != 1 {
-                *v = 0.0;
-            }
-        }
-        assert!(kernels::nonzero_fraction(&data.x) <= kernels::params::SPARSE_MAX_DENSITY);
-    }
+    let data = if sparse {
+        sparse_toy(6, 5, 4, 11)
+    } else {
+        toy(6, 5, 4, 11)
+    };
+    let on_sparse_path = kernels::nonzero_fraction(&data.x) <= kernels::params::SPARSE_MAX_DENSITY;
+    assert_eq!(
+        on_sparse_path, sparse,
+        "the data must take the path under test"
+    );
     let mut model = Sequential::new(5, layers, loss, 3).unwrap();
     // Non-zero biases so relu kinks are not all at the same place.
     let nb: Vec<usize> = model.layers().iter().map(|l| l.b_off).collect();
