@@ -286,17 +286,8 @@ unsafe fn accumulate_block<V: Vector, const NB: usize>(
                     *a = xv.mul_add(V::load(row.add(j * V::LANES)), *a);
                 }
             }
-            let dst = out.add(g * ldo + j0);
-            for (j, &a) in acc.iter().enumerate() {
-                let mut v = a;
-                if !bias.is_null() {
-                    v = v.add(V::load(bias.add(j0 + j * V::LANES)));
-                }
-                if relu {
-                    v = v.max(zero);
-                }
-                v.store(dst.add(j * V::LANES));
-            }
+            let b = if bias.is_null() { bias } else { bias.add(j0) };
+            store_row::<V, NB>(acc, b, relu, out.add(g * ldo + j0));
         }
     }
 }
@@ -387,7 +378,7 @@ unsafe fn accumulate_blocked<V: Vector>(
         }
         for g in 0..groups {
             if e.start[g] == e.start[g + 1] {
-                store_row::<V>(init, relu, out.add(g * ldo));
+                store_row::<V, NV>(init, std::ptr::null(), relu, out.add(g * ldo));
             }
         }
         for k0 in (0..panel_rows).step_by(block) {
@@ -417,22 +408,34 @@ unsafe fn accumulate_blocked<V: Vector>(
                     q += 1;
                 }
                 *cur = q;
-                store_row::<V>(acc, relu && q == end, dst);
+                store_row::<V, NV>(acc, std::ptr::null(), relu && q == end, dst);
             }
         }
     }
 }
 
-/// Stores `NV` vectors at `dst`, through relu if asked.
+/// Stores `NB` vectors at `dst`, plus `bias` (if not null) and through relu if asked.
 ///
 /// # Safety
-/// `dst` is valid for `NV·LANES` floats; `V`'s instructions are supported.
+/// `dst` is valid for `NB·LANES` floats and `bias` is null or readable for as many; `V`'s
+/// instructions are supported.
 #[inline(always)]
-unsafe fn store_row<V: Vector>(acc: [V; NV], relu: bool, dst: *mut f32) {
+unsafe fn store_row<V: Vector, const NB: usize>(
+    acc: [V; NB],
+    bias: *const f32,
+    relu: bool,
+    dst: *mut f32,
+) {
     // SAFETY: the contract.
     unsafe {
         for (j, &a) in acc.iter().enumerate() {
-            let v = if relu { a.max(V::zero()) } else { a };
+            let mut v = a;
+            if !bias.is_null() {
+                v = v.add(V::load(bias.add(j * V::LANES)));
+            }
+            if relu {
+                v = v.max(V::zero());
+            }
             v.store(dst.add(j * V::LANES));
         }
     }

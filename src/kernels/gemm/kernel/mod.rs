@@ -65,14 +65,6 @@ impl Isa {
             .collect()
     }
 
-    /// f32 lanes of this path's vectors.
-    pub fn lanes(self) -> usize {
-        match self {
-            Isa::Avx512 => 16,
-            Isa::Avx2 | Isa::Portable => 8,
-        }
-    }
-
     /// Block sizes of this path's sgemm.
     pub fn block_sizes(self) -> BlockSizes {
         match self {
