@@ -710,6 +710,74 @@ fn elementwise_kernels_match_naive() {
 }
 
 #[test]
+fn rmsprop_zero_gradient_blocks_keep_the_full_rule_bits() {
+    // Runs of zero gradient (which skip the square roots) next to nonzero ones, against
+    // parameters and averages that make the skipped rule's edge cases: -0.0 and NaN weights,
+    // NaN and zero averages (with epsilon 0, 0/0 is NaN and must still be written).
+    let mut rng = Rng::new(10);
+    let n = 16 * 40 + 5;
+    let mut g = vec![0.0f32; n];
+    for (i, g) in g.iter_mut().enumerate() {
+        *g = match (i / 16) % 5 {
+            0 | 1 => 0.0,
+            2 => -0.0,
+            3 => rng.uniform(),
+            _ => {
+                if i % 7 == 0 {
+                    rng.uniform()
+                } else {
+                    0.0
+                }
+            }
+        };
+    }
+    let p0: Vec<f32> = (0..n)
+        .map(|i| match i % 11 {
+            0 => -0.0,
+            1 => f32::NAN,
+            _ => rng.uniform(),
+        })
+        .collect();
+    // Special averages only in every third block, so that other zero blocks do skip, and
+    // NaN in only half of those, so that 0/0 has blocks of its own.
+    let a0: Vec<f32> = (0..n)
+        .map(|i| match (i / 16 % 6, i % 13) {
+            (0, 0) => f32::NAN,
+            (0 | 3, 1 | 2) => 0.0,
+            _ => rng.uniform().abs(),
+        })
+        .collect();
+    for (lr, epsilon) in [(1e-3, 1e-7), (1e-3, 0.0), (0.0, 1e-7), (-1e-3, 1e-7)] {
+        let (mut p1, mut a1, mut p2, mut a2) = (p0.clone(), a0.clone(), p0.clone(), a0.clone());
+        kernels::rmsprop_update(&mut p1, &g, &mut a1, lr, 0.9, epsilon);
+        naive::rmsprop_update(&mut p2, &g, &mut a2, lr, 0.9, epsilon);
+        assert!(
+            bitwise(&a1) == bitwise(&a2),
+            "averages, lr {lr} epsilon {epsilon}"
+        );
+        for i in 0..n {
+            assert_eq!(
+                p1[i].to_bits(),
+                p2[i].to_bits(),
+                "p[{i}] (g {}, p {}, a {}), lr {lr} epsilon {epsilon}",
+                g[i],
+                p0[i],
+                a0[i]
+            );
+        }
+        if epsilon == 0.0 && lr > 0.0 {
+            assert!(
+                p1.iter()
+                    .zip(&g)
+                    .zip(&a0)
+                    .any(|((p, &g), &a)| p.is_nan() && g == 0.0 && a == 0.0),
+                "0/0 must give NaN"
+            );
+        }
+    }
+}
+
+#[test]
 fn optimiser_updates_match_naive_bitwise() {
     let mut rng = Rng::new(9);
     // The last two are split over threads (parts of at least UPDATE_PARALLEL_MIN).
@@ -827,6 +895,28 @@ fn sparse_kernels_match_naive_exactly() {
             kernels::sparse_weight_grad(&x, &dy, &mut fast, batch, in_dim, out_dim);
             naive::sparse_weight_grad(&x, &dy, &mut slow, batch, in_dim, out_dim);
             assert_eq!(fast, slow, "sparse_weight_grad {ctx}");
+            // Any block of rows gives those rows of the whole gradient, bit for bit.
+            let mid = in_dim / 2;
+            for rows in [
+                0..0,
+                0..in_dim.min(1),
+                mid..in_dim,
+                1.min(in_dim)..mid.max(1.min(in_dim)),
+            ] {
+                let mut part = vec![f32::NAN; rows.len() * out_dim + 3];
+                let r = rows.clone();
+                kernels::sparse_weight_grad_rows(&x, &dy, &mut part, batch, in_dim, out_dim, r);
+                let want = &slow[rows.start * out_dim..rows.end * out_dim];
+                assert_eq!(&part[..want.len()], want, "rows {rows:?} {ctx}");
+                let mut reference = vec![f32::NAN; want.len()];
+                let r = rows.clone();
+                naive::sparse_weight_grad_rows(&x, &dy, &mut reference, batch, in_dim, out_dim, r);
+                assert_eq!(reference, want, "naive rows {rows:?} {ctx}");
+                assert!(
+                    part[want.len()..].iter().all(|v| v.is_nan()),
+                    "past rows {rows:?} {ctx}"
+                );
+            }
             let frac = kernels::nonzero_fraction(&x);
             assert_eq!(frac, naive::nonzero_fraction(&x), "nonzero_fraction {ctx}");
         }
@@ -961,6 +1051,22 @@ fn sparse_kernels_short_slices_panic_with_names() {
     });
     assert!(
         msg.contains("sparse_weight_grad") && msg.contains("`dw`") && msg.contains("needs 12"),
+        "{msg}"
+    );
+    let msg = panic_message(|| {
+        let mut dw = vec![0.0; 7];
+        kernels::sparse_weight_grad_rows(&[0.0; 6], &[0.0; 8], &mut dw, 2, 3, 4, 1..3)
+    });
+    assert!(
+        msg.contains("sparse_weight_grad_rows") && msg.contains("`dw`") && msg.contains("needs 8"),
+        "{msg}"
+    );
+    let msg = panic_message(|| {
+        let mut dw = vec![0.0; 16];
+        kernels::sparse_weight_grad_rows(&[0.0; 6], &[0.0; 8], &mut dw, 2, 3, 4, 2..4)
+    });
+    assert!(
+        msg.contains("sparse_weight_grad_rows") && msg.contains("`rows`") && msg.contains("2..4"),
         "{msg}"
     );
 }

@@ -26,7 +26,9 @@ pub use elementwise::{
 pub use gemm::kernel::{ISA_ENV, Isa, fma_peak_probe, isa};
 pub use gemm::params;
 pub use softmax::{softmax_cross_entropy, softmax_rows};
-pub use sparse::{nonzero_fraction, sparse_dense_forward, sparse_weight_grad};
+pub use sparse::{
+    nonzero_fraction, sparse_dense_forward, sparse_weight_grad, sparse_weight_grad_rows,
+};
 pub use update::{adam_update, rmsprop_update, sgd_update};
 
 thread_local! {

@@ -114,6 +114,28 @@ pub fn sparse_weight_grad(
     }
 }
 
+/// Reference for [`super::sparse_weight_grad_rows`]: rows `rows` of
+/// [`sparse_weight_grad`]'s `dw`, into `dw`.
+pub fn sparse_weight_grad_rows(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+    rows: std::ops::Range<usize>,
+) {
+    for (i, p) in rows.enumerate() {
+        for j in 0..out_dim {
+            let mut sum = 0.0f32;
+            for r in 0..batch {
+                sum += x[r * in_dim + p] * dy[r * out_dim + j];
+            }
+            dw[i * out_dim + j] = sum;
+        }
+    }
+}
+
 /// Reference for [`super::nonzero_fraction`].
 pub fn nonzero_fraction(x: &[f32]) -> f64 {
     if x.is_empty() {

@@ -511,7 +511,8 @@ enum Piece<'a> {
         relu: bool,
         rows: Range<usize>,
     },
-    /// Rows `cols` of `dw` against every packed panel of `dy`.
+    /// Rows `cols` of `dw` against every packed panel of `dy`, into an output whose first
+    /// row is row `first` of `dw`.
     WeightGrad {
         x: &'a [f32],
         dy: &'a [f32],
@@ -519,6 +520,7 @@ enum Piece<'a> {
         in_dim: usize,
         out_dim: usize,
         cols: Range<usize>,
+        first: usize,
     },
 }
 
@@ -526,8 +528,8 @@ enum Piece<'a> {
 ///
 /// # Safety
 /// The slices are long enough for their dimensions (checked by the public wrappers); `out` is
-/// valid for the rows the piece writes (`batch x out_dim` forward, `in_dim x out_dim` for the
-/// gradient) and no other thread writes them; `V`'s instructions are supported.
+/// valid for the rows the piece writes (`batch x out_dim` forward; for the gradient, rows
+/// `first..` of `in_dim x out_dim`) and no other thread writes them; `V`'s instructions are supported.
 #[inline(always)]
 unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
     match piece {
@@ -600,10 +602,11 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
             in_dim,
             out_dim,
             cols,
+            first,
         } => {
             gather_rows(x, in_dim, 0..batch, cols.clone(), &mut s.rows);
             transpose_entries(&s.rows, cols.clone(), &mut s.cols);
-            let o = out.wrapping_add(cols.start * out_dim);
+            let o = out.wrapping_add((cols.start - first) * out_dim);
             for b in 0..out_dim.div_ceil(NV * V::LANES) {
                 // SAFETY: the contract; row p of dw starts at p * out_dim, and each column
                 // group names rows of dy.
@@ -781,29 +784,76 @@ pub fn sparse_weight_grad(
     out_dim: usize,
 ) {
     let name = "sparse_weight_grad";
+    check_matrix(name, "dw", dw.len(), in_dim, out_dim, out_dim);
+    weight_grad_rows(name, x, dy, dw, batch, in_dim, out_dim, 0..in_dim);
+}
+
+/// Rows `rows` of [`sparse_weight_grad`]'s `dw`, into `dw` (`rows.len() x out_dim`,
+/// row-major): row `p - rows.start` of `dw` is row `p` of `xᵀ · dy`, bit for bit what
+/// [`sparse_weight_grad`] gives it. Computing the gradient a block of rows at a time lets a
+/// caller apply each block to the weights while it is still in cache, or split the gradient
+/// over threads its own way.
+///
+/// # Panics
+/// If `rows.end > in_dim` or `rows.start > rows.end`, if `x` has fewer than `batch * in_dim`
+/// elements, `dy` fewer than `batch * out_dim`, or `dw` fewer than `rows.len() * out_dim`;
+/// the message names `sparse_weight_grad_rows`, the argument and the length needed.
+pub fn sparse_weight_grad_rows(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+    rows: Range<usize>,
+) {
+    let name = "sparse_weight_grad_rows";
+    assert!(
+        rows.start <= rows.end && rows.end <= in_dim,
+        "{name}: `rows` is {rows:?}, not a range of the {in_dim} rows of dw (in_dim)"
+    );
+    check_matrix(name, "dw", dw.len(), rows.len(), out_dim, out_dim);
+    weight_grad_rows(name, x, dy, dw, batch, in_dim, out_dim, rows);
+}
+
+/// The body of both weight-gradient wrappers, once `dw` and `rows` are checked.
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_rows(
+    name: &str,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    batch: usize,
+    in_dim: usize,
+    out_dim: usize,
+    rows: Range<usize>,
+) {
     check_matrix(name, "x", x.len(), batch, in_dim, in_dim);
     check_matrix(name, "dy", dy.len(), batch, out_dim, out_dim);
-    check_matrix(name, "dw", dw.len(), in_dim, out_dim, out_dim);
-    if in_dim == 0 || out_dim == 0 {
+    if rows.is_empty() || out_dim == 0 {
         return;
     }
     if batch > MAX_INDEX || in_dim > MAX_INDEX {
+        // Columns `rows` of x, transposed: a sub-matrix view with x's row stride.
         let (t, n) = (super::Transpose::Yes, super::Transpose::No);
-        let (m, k) = (in_dim, batch);
+        let (m, k) = (rows.len(), batch);
+        let a = &x[rows.start.min(x.len())..];
         return super::sgemm(
-            t, n, m, out_dim, k, 1.0, x, m, dy, out_dim, 0.0, dw, out_dim,
+            t, n, m, out_dim, k, 1.0, a, in_dim, dy, out_dim, 0.0, dw, out_dim,
         );
     }
     let flops = 2usize
         .saturating_mul(batch)
-        .saturating_mul(in_dim)
+        .saturating_mul(rows.len())
         .saturating_mul(out_dim);
-    split(in_dim, flops, dw.as_mut_ptr(), |cols| Piece::WeightGrad {
+    let first = rows.start;
+    split(rows.len(), flops, dw.as_mut_ptr(), |r| Piece::WeightGrad {
         x,
         dy,
         batch,
         in_dim,
         out_dim,
-        cols,
-    });
+        cols: first + r.start..first + r.end,
+        first,
+    })
 }

@@ -194,23 +194,28 @@ pub struct Progress {
     pub seconds: f64,
 }
 
-/// Buffers for one batch size, made once and reused for every step: activations, gradients
-/// and a gathered input batch, in two sets (one for up to `batch` rows, one for up to
-/// `batch / 2`) so that training and inference can run the two halves of a batch side by
-/// side, one per thread.
+/// Buffers for one batch size, made once and reused for every step: activations and
+/// gradients in two sets (one for up to `batch` rows, one for up to `batch / 2`) so that
+/// training and inference can run the two halves of a batch side by side, one per thread,
+/// and the gathered batch with the gradient of its first layer, which the halves write in
+/// two parts and the weight-gradient step reads whole.
 pub struct Workspace {
     batch: usize,
     parts: [Buffers; 2],
+    /// The gathered batch (`batch x input_dim`), sized on the first training step.
+    x: Vec<f32>,
+    /// Its labels.
+    y: Vec<u32>,
+    /// d(loss)/d(first layer's pre-activation) for the whole batch (`batch x units`).
+    dz0: Vec<f32>,
 }
 
-/// Activations of every layer, the output gradient, a gathered input batch and the parameter
-/// gradients, for up to `batch` rows.
+/// Activations of every layer, the output gradient and the parameter gradients, for up to
+/// `batch` rows.
 struct Buffers {
     acts: Vec<Vec<f32>>,
     dz: Vec<f32>,
     da: Vec<f32>,
-    x: Vec<f32>,
-    y: Vec<u32>,
     pred: Vec<u32>,
     grads: Vec<f32>,
 }
@@ -329,6 +334,9 @@ impl Sequential {
         Workspace {
             batch,
             parts: [self.buffers(batch), self.buffers(batch / 2)],
+            x: Vec::new(),
+            y: Vec::new(),
+            dz0: Vec::new(),
         }
     }
 
@@ -342,8 +350,6 @@ impl Sequential {
                 .collect(),
             dz: vec![0.0; batch * widest],
             da: vec![0.0; batch * widest],
-            x: vec![0.0; batch * self.input_dim],
-            y: vec![0; batch],
             pred: vec![0; batch],
             // Sized on the first backward pass: inference never needs them.
             grads: Vec::new(),
@@ -431,8 +437,18 @@ impl Sequential {
     }
 
     /// Backward pass from `ws.dz` (gradient of the last pre-activation) into `ws.grads`; with
-    /// `sparse` the first layer's weight gradient goes through the sparse-input kernel.
-    fn backward(&self, x: &[f32], rows: usize, sparse: bool, ws: &mut Buffers) {
+    /// `sparse` the first layer's weight gradient goes through the sparse-input kernel. With
+    /// `dz0`, the first layer's weight gradient is left to the caller: the gradient of its
+    /// pre-activation is written into `dz0` instead (`rows x units`), and only its bias
+    /// gradient into `ws.grads`.
+    fn backward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        sparse: bool,
+        ws: &mut Buffers,
+        mut dz0: Option<&mut [f32]>,
+    ) {
         let Buffers {
             acts,
             dz,
@@ -440,40 +456,33 @@ impl Sequential {
             grads,
             ..
         } = ws;
-        for (i, l) in self.layers.iter().enumerate().rev() {
-            let input = if i == 0 {
-                &x[..rows * l.in_dim]
-            } else {
-                &acts[i - 1][..rows * l.in_dim]
-            };
+        for (i, l) in self.layers.iter().enumerate().skip(1).rev() {
+            let input = &acts[i - 1][..rows * l.in_dim];
             let g = &dz[..rows * l.out_dim];
             // dW = inputᵀ · dz  (in_dim x out_dim), db = column sums of dz.
-            let dw = &mut grads[l.w_off..l.b_off];
-            if i == 0 && sparse {
-                kernels::sparse_weight_grad(input, g, dw, rows, l.in_dim, l.out_dim);
-            } else {
-                kernels::sgemm(
-                    Transpose::Yes,
-                    Transpose::No,
-                    l.in_dim,
-                    l.out_dim,
-                    rows,
-                    1.0,
-                    input,
-                    l.in_dim,
-                    g,
-                    l.out_dim,
-                    0.0,
-                    dw,
-                    l.out_dim,
-                );
-            }
+            kernels::sgemm(
+                Transpose::Yes,
+                Transpose::No,
+                l.in_dim,
+                l.out_dim,
+                rows,
+                1.0,
+                input,
+                l.in_dim,
+                g,
+                l.out_dim,
+                0.0,
+                &mut grads[l.w_off..l.b_off],
+                l.out_dim,
+            );
             kernels::col_sums(g, rows, l.out_dim, &mut grads[l.b_off..l.b_off + l.out_dim]);
-            if i == 0 {
-                break; // no gradient with respect to the data is needed
-            }
-            // d(input) = dz · Wᵀ, then through the previous layer's relu.
-            let di = &mut da[..rows * l.in_dim];
+            // d(input) = dz · Wᵀ, then through the previous layer's relu; the first layer's
+            // goes straight to the caller's buffer if it gave one.
+            let to_caller = i == 1 && dz0.is_some();
+            let di = match dz0.as_deref_mut() {
+                Some(d) if i == 1 => &mut d[..rows * l.in_dim],
+                _ => &mut da[..rows * l.in_dim],
+            };
             kernels::sgemm(
                 Transpose::No,
                 Transpose::Yes,
@@ -492,8 +501,33 @@ impl Sequential {
             if self.layers[i - 1].act == Act::Relu {
                 kernels::relu_backward(di, input);
             }
-            std::mem::swap(dz, da);
+            if !to_caller {
+                std::mem::swap(dz, da);
+            }
         }
+        let l = &self.layers[0];
+        let n0 = rows * l.out_dim;
+        let g = match dz0 {
+            Some(d) => {
+                if self.layers.len() == 1 {
+                    d[..n0].copy_from_slice(&dz[..n0]);
+                }
+                &d[..n0]
+            }
+            None => {
+                first_weight_grad(
+                    &x[..rows * l.in_dim],
+                    &dz[..n0],
+                    (rows, l.in_dim, l.out_dim),
+                    sparse,
+                    0..l.in_dim,
+                    &mut grads[l.w_off..l.b_off],
+                );
+                &dz[..n0]
+            }
+        };
+        // No gradient with respect to the data is needed.
+        kernels::col_sums(g, rows, l.out_dim, &mut grads[l.b_off..l.b_off + l.out_dim]);
     }
 
     /// Loss and parameter gradients of one batch (`rows <= ws` batch size) into `ws`; returns
@@ -515,53 +549,105 @@ impl Sequential {
             "compute_gradients: x or y too short for {rows} rows"
         );
         let sparse = sparse_input(&x[..rows * self.input_dim]);
-        self.gradients_scaled(x, y, rows, 1.0, sparse, &mut ws.parts[0])
+        self.gradients_scaled(x, y, rows, 1.0, sparse, &mut ws.parts[0], None)
     }
 
-    /// Gradients of a batch of `rows` examples computed as two halves side by side, one per
-    /// thread with every kernel kept on its thread: far fewer hand-offs between threads
-    /// than splitting each kernel of a step. Each half scales its loss gradient by its share
-    /// of the batch, so the batch's gradient is the sum of `ws[0]`'s and `ws[1]`'s (the second
-    /// is unused for a batch of one; `ws[0]` holds at least `ceil(rows / 2)` rows, `ws[1]`
-    /// at least `floor(rows / 2)`). The split is the same whatever the thread count, so
-    /// results do not depend on it. Returns (mean loss, correct predictions).
+    /// Loss and gradients of a batch of `rows` examples computed as two halves side by side,
+    /// one per thread with every kernel kept on its thread: far fewer hand-offs between
+    /// threads than splitting each kernel of a step. Each half gathers its rows into its part
+    /// of `ws.x` and scales its loss gradient by its share of the batch, so that the batch's
+    /// gradient of every parameter after the first layer's kernel is the sum of the two
+    /// parts' `grads`; the first layer's kernel gradient is left to [`Self::apply_step`],
+    /// from the whole batch's `ws.x` and `ws.dz0`. The split is the same whatever the thread
+    /// count, so results do not depend on it. Returns (mean loss, correct predictions).
     fn batch_gradients(
         &self,
         data: &Dataset,
         idx: &[usize],
         sparse: bool,
-        ws: &mut [Buffers; 2],
+        ws: &mut Workspace,
     ) -> (f32, usize) {
         let rows = idx.len();
         let split = rows.div_ceil(2);
-        let [wa, wb] = ws;
-        let half = |idx: &[usize], w: &mut Buffers| -> (f32, usize) {
-            if idx.is_empty() {
-                return (0.0, 0);
+        let (f, u) = (self.input_dim, self.layers[0].out_dim);
+        let batch = ws.batch;
+        for (v, len) in [(&mut ws.x, batch * f), (&mut ws.dz0, batch * u)] {
+            if v.len() < len {
+                v.resize(len, 0.0);
             }
-            kernels::serial(|| {
-                let f = self.input_dim;
-                for (r, &i) in idx.iter().enumerate() {
-                    w.x[r * f..(r + 1) * f].copy_from_slice(&data.x[i * f..(i + 1) * f]);
-                    w.y[r] = data.y[i];
+        }
+        ws.y.resize(batch.max(ws.y.len()), 0);
+        let Workspace {
+            parts: [wa, wb],
+            x,
+            y,
+            dz0,
+            ..
+        } = ws;
+        let half =
+            |idx: &[usize], w: &mut Buffers, x: &mut [f32], y: &mut [u32], dz0: &mut [f32]| {
+                if idx.is_empty() {
+                    return (0.0, 0);
                 }
-                let (x, y) = (std::mem::take(&mut w.x), std::mem::take(&mut w.y));
-                let n = idx.len();
-                let r = self.gradients_scaled(&x, &y, n, n as f32 / rows as f32, sparse, w);
-                (w.x, w.y) = (x, y);
-                r
-            })
-        };
-        let ((la, ca), (lb, cb)) =
-            rayon::join(|| half(&idx[..split], wa), || half(&idx[split..], wb));
+                kernels::serial(|| {
+                    for (r, &i) in idx.iter().enumerate() {
+                        x[r * f..(r + 1) * f].copy_from_slice(&data.x[i * f..(i + 1) * f]);
+                        y[r] = data.y[i];
+                    }
+                    let n = idx.len();
+                    let share = n as f32 / rows as f32;
+                    self.gradients_scaled(x, y, n, share, sparse, w, Some(dz0))
+                })
+            };
+        let (xa, xb) = x[..rows * f].split_at_mut(split * f);
+        let (ya, yb) = y[..rows].split_at_mut(split);
+        let (da, db) = dz0[..rows * u].split_at_mut(split * u);
+        let ((la, ca), (lb, cb)) = rayon::join(
+            || half(&idx[..split], wa, xa, ya, da),
+            || half(&idx[split..], wb, xb, yb, db),
+        );
         let loss = (la * split as f32 + lb * (rows - split) as f32) / rows as f32;
         (loss, ca + cb)
+    }
+
+    /// The optimiser step after [`Self::batch_gradients`] of `rows` examples: the first
+    /// layer's kernel gradient is computed from the whole batch in two blocks of rows, one per
+    /// thread, each applied to the weights right after it is computed (and so without a
+    /// second pass over a gradient buffer as large as the weights); the other parameters take
+    /// the sum of the two halves' gradients. The blocks are the same whatever the thread
+    /// count, so results do not depend on it.
+    fn apply_step(&mut self, state: &mut OptState, rows: usize, sparse: bool, ws: &mut Workspace) {
+        let l = self.layers[0];
+        let (f, u) = (l.in_dim, l.out_dim);
+        let Workspace {
+            parts: [wa, wb],
+            x,
+            dz0,
+            ..
+        } = ws;
+        let (x, dz0) = (&x[..rows * f], &dz0[..rows * u]);
+        let more = (rows > 1).then_some(&wb.grads[..]);
+        // The first layer's kernel is params[..l.b_off] (w_off is 0), row p at p * u.
+        let grad_of = |range: std::ops::Range<usize>, g: &mut [f32]| {
+            let r = range.start / u..range.end / u;
+            first_weight_grad(x, dz0, (rows, f, u), sparse, r, g);
+        };
+        state.step_split(
+            &mut self.params,
+            &mut wa.grads,
+            l.b_off,
+            f / 2 * u,
+            more,
+            grad_of,
+        );
     }
 
     /// Loss and gradients of `rows` examples that are the fraction `share` of a batch, with
     /// the first layer's kernels chosen by the caller:
     /// the gradients (not the returned mean loss) are scaled by `share`, so that the halves of
-    /// a batch add up to the batch's gradient.
+    /// a batch add up to the batch's gradient. With `dz0`, the first layer's kernel gradient
+    /// is left to the caller (see [`Self::backward`]).
+    #[allow(clippy::too_many_arguments)]
     fn gradients_scaled(
         &self,
         x: &[f32],
@@ -570,6 +656,7 @@ impl Sequential {
         share: f32,
         sparse: bool,
         ws: &mut Buffers,
+        dz0: Option<&mut [f32]>,
     ) -> (f32, usize) {
         self.forward(x, rows, sparse, ws);
         let r = self.loss_and_grad(&y[..rows], rows, ws);
@@ -578,7 +665,7 @@ impl Sequential {
             kernels::scale(share, &mut ws.dz[..rows * cols]);
         }
         ws.grads.resize(self.params.len(), 0.0);
-        self.backward(x, rows, sparse, ws);
+        self.backward(x, rows, sparse, ws, dz0);
         r
     }
 
@@ -633,7 +720,7 @@ impl Sequential {
             let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
             for (step, idx) in order.chunks(bs).enumerate() {
                 let rows = idx.len();
-                let (loss, ok) = self.batch_gradients(train, idx, sparse, &mut ws.parts);
+                let (loss, ok) = self.batch_gradients(train, idx, sparse, &mut ws);
                 // A non-finite loss stops before the update, so the parameters stay those of
                 // the last step that produced finite outputs.
                 if !loss.is_finite() {
@@ -644,12 +731,7 @@ impl Sequential {
                         loss,
                     });
                 }
-                let [wa, wb] = &mut ws.parts;
-                if rows > 1 {
-                    state.step_sum(&mut self.params, &mut wa.grads, &wb.grads);
-                } else {
-                    state.step(&mut self.params, &wa.grads);
-                }
+                self.apply_step(&mut state, rows, sparse, &mut ws);
                 loss_sum += loss as f64 * rows as f64;
                 correct += ok;
                 seen += rows;
@@ -813,6 +895,30 @@ impl Sequential {
 /// Below this many rows, evaluate and predict run a chunk in one piece: one image's latency
 /// would pay for waking a second thread.
 const INFER_HALVES_MIN_ROWS: usize = 64;
+
+/// Rows `rows` of the first layer's kernel gradient `xᵀ·dz` into `dw` (`rows.len() x
+/// units`), from `x` (`batch x in_dim`) and `dz` (`batch x units`), dims `(batch, in_dim,
+/// units)`: through the sparse-input kernel with `sparse`, else sgemm on those columns of
+/// `x`.
+fn first_weight_grad(
+    x: &[f32],
+    dz: &[f32],
+    (batch, in_dim, units): (usize, usize, usize),
+    sparse: bool,
+    rows: std::ops::Range<usize>,
+    dw: &mut [f32],
+) {
+    if sparse {
+        kernels::sparse_weight_grad_rows(x, dz, dw, batch, in_dim, units, rows);
+    } else {
+        let a = &x[rows.start..];
+        let (t, n) = (Transpose::Yes, Transpose::No);
+        let m = rows.len();
+        kernels::sgemm(
+            t, n, m, units, batch, 1.0, a, in_dim, dz, units, 0.0, dw, units,
+        );
+    }
+}
 
 /// Whether inputs this sparse are cheaper through the sparse-input kernels than through
 /// sgemm (at most [`kernels::params::SPARSE_MAX_DENSITY`] of the entries nonzero).

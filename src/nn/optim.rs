@@ -2,7 +2,7 @@
 //! buffers (one slot buffer per state variable, the same length as the parameters).
 
 use crate::kernels;
-use rayon::prelude::*;
+use std::ops::Range;
 
 /// An optimiser and its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -150,41 +150,73 @@ impl OptState {
         apply(self.opt, self.t, params, grads, &mut self.s1, &mut self.s2);
     }
 
-    /// [`OptState::step`] from the sum of two gradient buffers, `grads + more` (left in
-    /// `grads`): each thread adds and applies its own part of the buffers in one pass, rather
-    /// than a pass to add and another to update.
+    /// [`OptState::step`] with the gradient of `params[..head]` computed in two blocks,
+    /// `..mid` and `mid..head`, each applied right after it is computed and the two side by
+    /// side on two threads (`grad_of(range, g)` writes the gradient of `params[range]` into
+    /// `g`, which is `grads[range]`): each block is still in cache when it is applied. The
+    /// gradient of `params[head..]` is `grads[head..]`, plus `more[head..]` when given (left
+    /// in `grads`). Every element is updated by itself, so results do not depend on the
+    /// thread count.
     ///
     /// # Panics
-    /// If the buffers and the state differ in length.
-    pub(crate) fn step_sum(&mut self, params: &mut [f32], grads: &mut [f32], more: &[f32]) {
+    /// If the buffers and the state differ in length, or `mid > head`.
+    pub(crate) fn step_split(
+        &mut self,
+        params: &mut [f32],
+        grads: &mut [f32],
+        head: usize,
+        mid: usize,
+        more: Option<&[f32]>,
+        grad_of: impl Fn(Range<usize>, &mut [f32]) + Sync,
+    ) {
         let n = params.len();
         assert!(
-            grads.len() == n && more.len() == n && self.s1.len() == n,
-            "OptState::step_sum: buffers of different lengths"
+            grads.len() == n && more.is_none_or(|m| m.len() == n) && self.s1.len() == n,
+            "OptState::step_split: buffers of different lengths"
+        );
+        assert!(
+            mid <= head && head <= n,
+            "OptState::step_split: blocks out of range"
         );
         self.t += 1;
         let (opt, t) = (self.opt, self.t);
-        // Parts of whole cache lines; each element is updated by itself, so the split does
-        // not change the result.
-        let per = n.div_ceil(kernels::threads()).div_ceil(16).max(1) * 16;
-        let work = |p: &mut [f32], g: &mut [f32], m: &[f32], s1: &mut [f32], s2: &mut [f32]| {
-            for (g, &m) in g.iter_mut().zip(m) {
-                *g += m;
-            }
-            kernels::serial(|| apply(opt, t, p, g, s1, s2));
+        let (p, p_tail) = params.split_at_mut(head);
+        let (g, g_tail) = grads.split_at_mut(head);
+        let (s1, s1_tail) = self.s1.split_at_mut(head);
+        let (s2, s2_tail) = halve(&mut self.s2, head);
+        let (p0, p1) = p.split_at_mut(mid);
+        let (g0, g1) = g.split_at_mut(mid);
+        let (s10, s11) = s1.split_at_mut(mid);
+        let (s20, s21) = halve(s2, mid);
+        let block = |range: Range<usize>, p: &mut [f32], g: &mut [f32], s1, s2| {
+            kernels::serial(|| {
+                grad_of(range, g);
+                apply(opt, t, p, g, s1, s2);
+            })
         };
-        let parts = params
-            .par_chunks_mut(per)
-            .zip(grads.par_chunks_mut(per))
-            .zip(more.par_chunks(per))
-            .zip(self.s1.par_chunks_mut(per));
-        if self.s2.is_empty() {
-            parts.for_each(|(((p, g), m), s1)| work(p, g, m, s1, &mut []));
-        } else {
-            parts
-                .zip(self.s2.par_chunks_mut(per))
-                .for_each(|((((p, g), m), s1), s2)| work(p, g, m, s1, s2));
-        }
+        rayon::join(
+            || block(0..mid, p0, g0, s10, s20),
+            || {
+                block(mid..head, p1, g1, s11, s21);
+                kernels::serial(|| {
+                    if let Some(m) = more {
+                        for (g, &m) in g_tail.iter_mut().zip(&m[head..]) {
+                            *g += m;
+                        }
+                    }
+                    apply(opt, t, p_tail, g_tail, s1_tail, s2_tail);
+                });
+            },
+        );
+    }
+}
+
+/// Splits a state slot at `mid`; an unused (empty) one stays empty in both parts.
+fn halve(s: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
+    if s.is_empty() {
+        (&mut [], &mut [])
+    } else {
+        s.split_at_mut(mid)
     }
 }
 
