@@ -9,6 +9,7 @@
 pub mod checkpoint;
 mod model;
 pub mod optim;
+mod pair;
 
 pub use model::{
     Act, Dense, EpochLog, FitConfig, History, Layer, Loss, Progress, Sequential, TrainError,

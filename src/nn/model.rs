@@ -3,13 +3,15 @@
 //! batch size holds every activation and gradient buffer.
 //!
 //! Threads: `fit` computes the two halves of each batch side by side, one per thread, with
-//! the kernels of each half kept on its thread, and adds the two gradients in the optimiser
-//! step; `evaluate` and `predict` split each chunk the same way. The halves are the same
+//! the kernels of each half kept on its thread, then the first layer's weight gradient and
+//! update in two blocks of rows the same way (on a helper thread that waits by spinning; see
+//! `pair`); `evaluate` and `predict` split each chunk the same way. The halves are the same
 //! whatever the thread count, so results are identical on one thread and on many. A first
 //! layer whose input is mostly zeros (at most `kernels::params::SPARSE_MAX_DENSITY` nonzero,
 //! as MNIST) runs on the sparse-input kernels.
 
 use super::optim::{OptState, Optimizer};
+use super::pair::{Pair, with_pair};
 use crate::data::{Dataset, permutation};
 use crate::kernels::{self, Activation, Transpose};
 use crate::rng::Rng;
@@ -566,6 +568,7 @@ impl Sequential {
         idx: &[usize],
         sparse: bool,
         ws: &mut Workspace,
+        pair: &Pair,
     ) -> (f32, usize) {
         let rows = idx.len();
         let split = rows.div_ceil(2);
@@ -602,7 +605,7 @@ impl Sequential {
         let (xa, xb) = x[..rows * f].split_at_mut(split * f);
         let (ya, yb) = y[..rows].split_at_mut(split);
         let (da, db) = dz0[..rows * u].split_at_mut(split * u);
-        let ((la, ca), (lb, cb)) = rayon::join(
+        let ((la, ca), (lb, cb)) = pair.join(
             || half(&idx[..split], wa, xa, ya, da),
             || half(&idx[split..], wb, xb, yb, db),
         );
@@ -616,7 +619,14 @@ impl Sequential {
     /// second pass over a gradient buffer as large as the weights); the other parameters take
     /// the sum of the two halves' gradients. The blocks are the same whatever the thread
     /// count, so results do not depend on it.
-    fn apply_step(&mut self, state: &mut OptState, rows: usize, sparse: bool, ws: &mut Workspace) {
+    fn apply_step(
+        &mut self,
+        state: &mut OptState,
+        rows: usize,
+        sparse: bool,
+        ws: &mut Workspace,
+        pair: &Pair,
+    ) {
         let l = self.layers[0];
         let (f, u) = (l.in_dim, l.out_dim);
         let Workspace {
@@ -639,6 +649,7 @@ impl Sequential {
             f / 2 * u,
             more,
             grad_of,
+            pair,
         );
     }
 
@@ -718,36 +729,41 @@ impl Sequential {
             };
             let start = Instant::now();
             let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
-            for (step, idx) in order.chunks(bs).enumerate() {
-                let rows = idx.len();
-                let (loss, ok) = self.batch_gradients(train, idx, sparse, &mut ws);
-                // A non-finite loss stops before the update, so the parameters stay those of
-                // the last step that produced finite outputs.
-                if !loss.is_finite() {
-                    return Err(TrainError::NonFinite {
+            // The epoch's steps with a second thread at hand (the helper is given back before
+            // validation, which splits its own work).
+            with_pair(|pair| {
+                for (step, idx) in order.chunks(bs).enumerate() {
+                    let rows = idx.len();
+                    let (loss, ok) = self.batch_gradients(train, idx, sparse, &mut ws, pair);
+                    // A non-finite loss stops before the update, so the parameters stay those
+                    // of the last step that produced finite outputs.
+                    if !loss.is_finite() {
+                        return Err(TrainError::NonFinite {
+                            epoch,
+                            step: step + 1,
+                            lr: opt.lr(),
+                            loss,
+                        });
+                    }
+                    self.apply_step(&mut state, rows, sparse, &mut ws, pair);
+                    loss_sum += loss as f64 * rows as f64;
+                    correct += ok;
+                    seen += rows;
+                    let go_on = on_step(&Progress {
                         epoch,
+                        epochs: cfg.epochs,
                         step: step + 1,
-                        lr: opt.lr(),
-                        loss,
+                        steps,
+                        loss: (loss_sum / seen as f64) as f32,
+                        accuracy: correct as f32 / seen as f32,
+                        seconds: start.elapsed().as_secs_f64(),
                     });
+                    if !go_on {
+                        return Err(TrainError::Interrupted { epoch });
+                    }
                 }
-                self.apply_step(&mut state, rows, sparse, &mut ws);
-                loss_sum += loss as f64 * rows as f64;
-                correct += ok;
-                seen += rows;
-                let go_on = on_step(&Progress {
-                    epoch,
-                    epochs: cfg.epochs,
-                    step: step + 1,
-                    steps,
-                    loss: (loss_sum / seen as f64) as f32,
-                    accuracy: correct as f32 / seen as f32,
-                    seconds: start.elapsed().as_secs_f64(),
-                });
-                if !go_on {
-                    return Err(TrainError::Interrupted { epoch });
-                }
-            }
+                Ok(())
+            })?;
             let seconds = start.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match val {
                 Some(v) if v.n > 0 => {

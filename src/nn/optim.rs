@@ -1,6 +1,7 @@
 //! Optimisers with Keras's update rules and defaults, over flat parameter and gradient
 //! buffers (one slot buffer per state variable, the same length as the parameters).
 
+use super::pair::Pair;
 use crate::kernels;
 use std::ops::Range;
 
@@ -152,7 +153,7 @@ impl OptState {
 
     /// [`OptState::step`] with the gradient of `params[..head]` computed in two blocks,
     /// `..mid` and `mid..head`, each applied right after it is computed and the two side by
-    /// side on two threads (`grad_of(range, g)` writes the gradient of `params[range]` into
+    /// side on two threads of `pair` (`grad_of(range, g)` writes the gradient of `params[range]` into
     /// `g`, which is `grads[range]`): each block is still in cache when it is applied. The
     /// gradient of `params[head..]` is `grads[head..]`, plus `more[head..]` when given (left
     /// in `grads`). Every element is updated by itself, so results do not depend on the
@@ -160,6 +161,7 @@ impl OptState {
     ///
     /// # Panics
     /// If the buffers and the state differ in length, or `mid > head`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn step_split(
         &mut self,
         params: &mut [f32],
@@ -168,6 +170,7 @@ impl OptState {
         mid: usize,
         more: Option<&[f32]>,
         grad_of: impl Fn(Range<usize>, &mut [f32]) + Sync,
+        pair: &Pair,
     ) {
         let n = params.len();
         assert!(
@@ -194,7 +197,7 @@ impl OptState {
                 apply(opt, t, p, g, s1, s2);
             })
         };
-        rayon::join(
+        pair.join(
             || block(0..mid, p0, g0, s10, s20),
             || {
                 block(mid..head, p1, g1, s11, s21);
