@@ -30,8 +30,9 @@ const TAKEN: u8 = 2;
 /// The helper has finished the job.
 const DONE: u8 = 3;
 
-/// Busy-wait rounds before a waiting thread starts yielding its CPU.
-const SPIN_ROUNDS: u32 = 1 << 14;
+/// Busy-wait rounds before a waiting thread starts yielding its CPU (few under Miri, where
+/// each round is slow).
+const SPIN_ROUNDS: u32 = if cfg!(miri) { 1 << 4 } else { 1 << 14 };
 /// Yields after that before it naps.
 const YIELD_ROUNDS: u32 = 1 << 10;
 /// One nap: a caller away this long (a slow `on_step`, say) finds the helper within it.
@@ -109,16 +110,17 @@ fn helper(sh: &Shared) {
         if sh.stop.load(Ordering::Acquire) {
             return;
         }
-        back_off(&mut idle);
+        back_off(&mut idle, true);
     }
 }
 
-/// One round of waiting: spin, then yield, then nap.
-fn back_off(idle: &mut u32) {
+/// One round of waiting: spin, then yield, then (if `nap`) nap. The helper naps when the
+/// caller is away for long; the caller never does, as its wait ends when a job does.
+fn back_off(idle: &mut u32, nap: bool) {
     *idle = idle.saturating_add(1);
     if *idle < SPIN_ROUNDS {
         std::hint::spin_loop();
-    } else if *idle < SPIN_ROUNDS + YIELD_ROUNDS {
+    } else if !nap || *idle < SPIN_ROUNDS + YIELD_ROUNDS {
         std::thread::yield_now();
     } else {
         std::thread::sleep(NAP);
@@ -163,7 +165,7 @@ impl Pair<'_> {
         } else {
             let mut idle = 0;
             while sh.state.load(Ordering::Acquire) != DONE {
-                back_off(&mut idle);
+                back_off(&mut idle, false);
             }
             sh.state.store(EMPTY, Ordering::Relaxed);
         }
@@ -187,13 +189,16 @@ mod tests {
             .unwrap()
     }
 
+    /// Joins per run (few under Miri).
+    const ROUNDS: u64 = if cfg!(miri) { 20 } else { 500 };
+
     #[test]
     fn joins_return_both_results_on_one_and_two_threads() {
         for threads in [1, 2] {
             let sums = pool(threads).install(|| {
                 with_pair(|pair| {
                     let mut v = vec![0u64; 1000];
-                    for round in 0..500u64 {
+                    for round in 0..ROUNDS {
                         let (lo, hi) = v.split_at_mut(500);
                         let (a, b) = pair.join(
                             || {
@@ -210,7 +215,11 @@ mod tests {
                     v.iter().sum::<u64>()
                 })
             });
-            assert_eq!(sums, 500 * (499 * 500 / 2) * 3, "{threads} threads");
+            assert_eq!(
+                sums,
+                500 * (ROUNDS * (ROUNDS - 1) / 2) * 3,
+                "{threads} threads"
+            );
         }
     }
 
@@ -264,7 +273,7 @@ mod tests {
         started_rx.recv().unwrap();
         let (r, tx) = p.install(move || {
             let r = with_pair(|pair| {
-                (0..100)
+                (0..ROUNDS as i32)
                     .map(|i| {
                         let (a, b) = pair.join(|| i, || i * 10);
                         a + b
@@ -274,6 +283,7 @@ mod tests {
             (r, tx)
         });
         tx.send(()).unwrap();
-        assert_eq!(r, 11 * 4950);
+        let n = ROUNDS as i32;
+        assert_eq!(r, 11 * n * (n - 1) / 2);
     }
 }
