@@ -529,7 +529,8 @@ enum Piece<'a> {
 /// # Safety
 /// The slices are long enough for their dimensions (checked by the public wrappers); `out` is
 /// valid for the rows the piece writes (`batch x out_dim` forward; for the gradient, rows
-/// `first..` of `in_dim x out_dim`) and no other thread writes them; `V`'s instructions are supported.
+/// `first..` of `in_dim x out_dim`) and no other thread writes them; `V`'s instructions are
+/// supported.
 #[inline(always)]
 unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
     match piece {

@@ -153,11 +153,11 @@ impl OptState {
 
     /// [`OptState::step`] with the gradient of `params[..head]` computed in two blocks,
     /// `..mid` and `mid..head`, each applied right after it is computed and the two side by
-    /// side on two threads of `pair` (`grad_of(range, g)` writes the gradient of `params[range]` into
-    /// `g`, which is `grads[range]`): each block is still in cache when it is applied. The
-    /// gradient of `params[head..]` is `grads[head..]`, plus `more[head..]` when given (left
-    /// in `grads`). Every element is updated by itself, so results do not depend on the
-    /// thread count.
+    /// side on the two threads of `pair` (`grad_of(range, g)` writes the gradient of
+    /// `params[range]` into `g`, which is `grads[range]`): each block is still in cache when
+    /// it is applied. The gradient of `params[head..]` is `grads[head..]`, plus `more[head..]`
+    /// when given (left in `grads`). Every element is updated by itself, so results depend on
+    /// neither the thread count nor `mid`.
     ///
     /// # Panics
     /// If the buffers and the state differ in length, or `mid > head`.
