@@ -7,11 +7,12 @@ pub(crate) mod kernel;
 mod narrow;
 pub(crate) mod pack;
 pub mod params;
+mod small_k;
 
 use super::Transpose;
 use kernel::{Isa, Microkernel, Store};
 use pack::{PACK, pack_panels};
-use params::{BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_M, SMALL_M_PARALLEL_MIN_B};
+use params::{BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -75,6 +76,11 @@ impl Gemm<'_> {
         if n <= NARROW_N && self.ta == Transpose::No {
             // SAFETY: forwarded contract.
             unsafe { self.narrow(isa) };
+            return;
+        }
+        if k <= SMALL_K {
+            // SAFETY: forwarded contract.
+            unsafe { self.small_k(isa) };
             return;
         }
         let bs = isa.block_sizes();

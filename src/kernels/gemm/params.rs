@@ -77,6 +77,15 @@ pub const NARROW_N: usize = 12;
 /// Rows of C per block of the narrow path.
 pub const NARROW_TILE_ROWS: usize = 6;
 
+/// At or below this depth (and with C wider than [`NARROW_N`] columns), sgemm skips packing
+/// A and runs the small-depth path (see `gemm/small_k.rs`): with a few steps per microkernel
+/// call, the call's fixed costs weigh as much as its arithmetic.
+pub const SMALL_K: usize = 16;
+
+/// Rows of C per register tile of the small-depth path (by two vectors of columns: 12
+/// accumulators, two B vectors and a broadcast in 16 registers).
+pub const SMALL_K_TILE_ROWS: usize = 6;
+
 /// Columns of C per block of the narrow path: `NARROW_TILE_ROWS x NARROW_TILE_COLS`
 /// accumulators plus the row and column vectors fit in 16 registers.
 pub const NARROW_TILE_COLS: usize = 2;

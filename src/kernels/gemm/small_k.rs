@@ -1,0 +1,260 @@
+//! The small-depth path: `k <= SMALL_K`, such as 128x10x512 with B transposed (the input
+//! gradient of a 10-class output layer, `dz · Wᵀ`).
+//!
+//! With so short a depth, the main path's microkernel runs only a few steps per call, and its
+//! per-tile costs (the call, prefetching C, the epilogue's checks) and the packing of A weigh
+//! as much as the arithmetic. Here op(B) is used as `k` rows of `n` floats (B itself when it
+//! is not transposed, else a `k x n` copy, 20 KB for the shape above), A is read in place, and
+//! one loop walks a register tile of `SMALL_K_TILE_ROWS` rows by two vectors across every row
+//! block of C, with the epilogue of the main path.
+
+use super::Gemm;
+use super::kernel::{Isa, Vector};
+use super::pack::PACK;
+use super::params::{PARALLEL_MIN_FLOPS, SMALL_K_TILE_ROWS};
+use crate::kernels::Transpose;
+use rayon::prelude::*;
+use std::ops::Range;
+
+impl Gemm<'_> {
+    /// Runs the problem on the small-depth path; any m, n, k and transposes (meant for small
+    /// k).
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`].
+    pub(super) unsafe fn small_k(&self, isa: Isa) {
+        let (n, k) = (self.n, self.k);
+        if self.tb == Transpose::No {
+            // SAFETY: forwarded contract; op(B) is B, k rows of n floats with stride ldb.
+            unsafe { self.small_k_split(isa, self.b, self.ldb) };
+            return;
+        }
+        // Borrow the packing buffer by value rather than holding the thread-local borrowed
+        // across rayon's join, where this thread may run another sgemm's task.
+        let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
+        let bk = buf.get(k * n);
+        // Row by row of the copy, so its writes are contiguous; the strided reads stay in L1
+        // (B is n x k with k <= SMALL_K).
+        for (p, row) in bk.chunks_exact_mut(n).enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = self.b[j * self.ldb + p];
+            }
+        }
+        // SAFETY: forwarded contract; bk holds k rows of n floats.
+        unsafe { self.small_k_split(isa, bk, n) };
+        PACK.with_borrow_mut(|(_, b)| *b = buf);
+    }
+
+    /// Splits the rows of C over rayon's threads when the work pays for it.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `bk` holds `k` rows of `n` floats with stride `ldbk`.
+    unsafe fn small_k_split(&self, isa: Isa, bk: &[f32], ldbk: usize) {
+        let m = self.m;
+        let flops = 2usize
+            .saturating_mul(m)
+            .saturating_mul(self.n)
+            .saturating_mul(self.k);
+        let threads = crate::kernels::threads();
+        if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * SMALL_K_TILE_ROWS {
+            // SAFETY: forwarded contract; all of C.
+            unsafe { small_k_rows(isa, self, bk, ldbk, 0..m) };
+            return;
+        }
+        // Each element is computed the same way whatever the split, so results do not depend
+        // on the thread count.
+        let per = m.div_ceil(threads).div_ceil(SMALL_K_TILE_ROWS) * SMALL_K_TILE_ROWS;
+        (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
+            // SAFETY: disjoint row blocks of C; forwarded contract.
+            unsafe { small_k_rows(isa, self, bk, ldbk, t * per..((t + 1) * per).min(m)) }
+        });
+    }
+}
+
+/// Rows `rows` of C on `isa`.
+///
+/// # Safety
+/// As for [`Gemm::run`]; `bk` holds `k` rows of `n` floats with stride `ldbk`.
+unsafe fn small_k_rows(isa: Isa, g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
+    // SAFETY: isa() only selects paths the CPU supports; forwarded contract.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => rows_avx512(g, bk, ldbk, rows),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => rows_avx2(g, bk, ldbk, rows),
+            _ => rows_body::<super::kernel::portable::W8>(g, bk, ldbk, rows),
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 and FMA are available; as for [`rows_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_avx2(g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
+    // SAFETY: forwarded contract; the features V8 needs are enabled here.
+    unsafe { rows_body::<super::kernel::avx2::V8>(g, bk, ldbk, rows) }
+}
+
+/// # Safety
+/// AVX-512F is available; as for [`rows_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn rows_avx512(g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
+    // SAFETY: forwarded contract; the features V16 needs are enabled here.
+    unsafe { rows_body::<super::kernel::avx512::V16>(g, bk, ldbk, rows) }
+}
+
+const R: usize = SMALL_K_TILE_ROWS;
+
+/// Tiles of R rows (then 4, 2 and 1 for the last few, which keeps enough independent sums
+/// to cover the FMA latency) by two vectors (then one, then single columns).
+///
+/// # Safety
+/// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `V`'s instructions are
+/// supported.
+#[inline(always)]
+unsafe fn rows_body<V: Vector>(g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
+    let (n, l) = (g.n, V::LANES);
+    let mut i = rows.start;
+    // SAFETY (whole body): every tile reads rows i..i+h of op(A) and columns j.. of the k
+    // rows of bk within their extents, and writes inside C.
+    unsafe {
+        while i < rows.end {
+            let h = match rows.end - i {
+                left if left >= R => R,
+                4.. => 4,
+                2.. => 2,
+                _ => 1,
+            };
+            let mut j = 0;
+            while j + 2 * l <= n {
+                match h {
+                    R => tile::<V, R, 2>(g, i, j, bk, ldbk),
+                    4 => tile::<V, 4, 2>(g, i, j, bk, ldbk),
+                    2 => tile::<V, 2, 2>(g, i, j, bk, ldbk),
+                    _ => tile::<V, 1, 2>(g, i, j, bk, ldbk),
+                }
+                j += 2 * l;
+            }
+            while j + l <= n {
+                match h {
+                    R => tile::<V, R, 1>(g, i, j, bk, ldbk),
+                    4 => tile::<V, 4, 1>(g, i, j, bk, ldbk),
+                    2 => tile::<V, 2, 1>(g, i, j, bk, ldbk),
+                    _ => tile::<V, 1, 1>(g, i, j, bk, ldbk),
+                }
+                j += l;
+            }
+            for r in i..i + h {
+                for c in j..n {
+                    scalar(g, r, c, bk, ldbk);
+                }
+            }
+            i += h;
+        }
+    }
+}
+
+/// Strides of op(A): element (i, p) is at `i·row + p·step` in `a`.
+#[inline(always)]
+fn a_strides(g: &Gemm) -> (usize, usize) {
+    if g.ta == Transpose::No {
+        (g.lda, 1)
+    } else {
+        (1, g.lda)
+    }
+}
+
+/// The `RR x NB·LANES` block of C at (i0, j0): `sum_p op(A)[i, p]·bk[p, j]` with one FMA per
+/// step from zero, then the main path's epilogue (alpha, beta·C unless beta is 0, bias,
+/// relu).
+///
+/// # Safety
+/// Rows `i0..i0 + RR` and columns `j0..j0 + NB·LANES` lie inside C; `V`'s instructions are
+/// supported.
+#[inline(always)]
+unsafe fn tile<V: Vector, const RR: usize, const NB: usize>(
+    g: &Gemm,
+    i0: usize,
+    j0: usize,
+    bk: &[f32],
+    ldbk: usize,
+) {
+    // SAFETY (whole body): the contract, and bk's k rows of ldbk >= n floats.
+    unsafe {
+        let mut acc = [[V::zero(); NB]; RR];
+        let b = bk.as_ptr().add(j0);
+        // Element (i, p) of op(A) is at i·row + p·step: the transpose decided once, not per
+        // load.
+        let (row, step) = a_strides(g);
+        let a: [*const f32; RR] = std::array::from_fn(|r| g.a.as_ptr().add((i0 + r) * row));
+        for p in 0..g.k {
+            let brow = b.add(p * ldbk);
+            let mut bv = [V::zero(); NB];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = V::load(brow.add(v * V::LANES));
+            }
+            for (acc, a) in acc.iter_mut().zip(&a) {
+                let a = V::splat(*a.add(p * step));
+                for (x, &b) in acc.iter_mut().zip(&bv) {
+                    *x = a.mul_add(b, *x);
+                }
+            }
+        }
+        let (alpha, beta, zero) = (V::splat(g.alpha), V::splat(g.beta), V::zero());
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &x) in acc.iter().enumerate() {
+                let col = j0 + v * V::LANES;
+                let p = g.c.add((i0 + r) * g.ldc + col);
+                let mut x = x;
+                if g.alpha != 1.0 {
+                    x = x.mul(alpha);
+                }
+                // beta == 0 must not read C: it may hold NaN.
+                if g.beta != 0.0 {
+                    x = V::load(p).mul_add(beta, x);
+                }
+                if let Some(bias) = g.bias {
+                    x = x.add(V::load(bias.as_ptr().add(col)));
+                }
+                if g.relu {
+                    x = x.max(zero);
+                }
+                x.store(p);
+            }
+        }
+    }
+}
+
+/// One element of C, as [`tile`] computes it.
+///
+/// # Safety
+/// (i, j) lies inside C.
+#[inline(always)]
+unsafe fn scalar(g: &Gemm, i: usize, j: usize, bk: &[f32], ldbk: usize) {
+    // SAFETY (whole body): the contract, and bk's k rows of ldbk >= n floats.
+    unsafe {
+        let (row, step) = a_strides(g);
+        let mut x = 0.0f32;
+        for p in 0..g.k {
+            let a = *g.a.get_unchecked(i * row + p * step);
+            x = a.mul_add(*bk.get_unchecked(p * ldbk + j), x);
+        }
+        let c = g.c.add(i * g.ldc + j);
+        if g.alpha != 1.0 {
+            x *= g.alpha;
+        }
+        if g.beta != 0.0 {
+            x = (*c).mul_add(g.beta, x);
+        }
+        if let Some(bias) = g.bias {
+            x += bias[j];
+        }
+        if g.relu {
+            x = x.max(0.0);
+        }
+        *c = x;
+    }
+}
