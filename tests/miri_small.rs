@@ -33,7 +33,8 @@ fn sgemm_paths_on_small_shapes() {
         );
     }
     let mut rng = Rng::new(1);
-    // 1..3 rows take the small-m path, n <= 12 the narrow path, the rest the packed path with
+    // 1..3 rows take the small-m path, n <= 12 the narrow path, k <= 16 the small-depth path
+    // (with 6-, 4-, 2- and 1-row tiles and single columns), the rest the packed path with
     // partial edge tiles.
     let dims = [
         (0, 3, 2),
@@ -42,6 +43,7 @@ fn sgemm_paths_on_small_shapes() {
         (7, 3, 17),
         (9, 17, 4),
         (13, 20, 11),
+        (13, 20, 19),
     ];
     for &(m, n, k) in &dims {
         for (ta, tb) in [
