@@ -430,6 +430,10 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::Yes, Transpose::No, 3, 1000, 300), // the small-m path, split by columns
         (Transpose::No, Transpose::No, 1001, 10, 300), // the narrow path, split by rows
         (Transpose::No, Transpose::Yes, 515, 12, 700),
+        (Transpose::Yes, Transpose::No, 1003, 10, 300), // transposed narrow, split by rows of C
+        (Transpose::Yes, Transpose::Yes, 1003, 7, 301),
+        (Transpose::No, Transpose::Yes, 701, 515, 9), // the small-depth path, split by rows
+        (Transpose::Yes, Transpose::No, 701, 515, 16),
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,

@@ -33,9 +33,9 @@ fn sgemm_paths_on_small_shapes() {
         );
     }
     let mut rng = Rng::new(1);
-    // 1..3 rows take the small-m path, n <= 12 the narrow path, k <= 16 the small-depth path
-    // (with 6-, 4-, 2- and 1-row tiles and single columns), the rest the packed path with
-    // partial edge tiles.
+    // 1..3 rows take the small-m path, n <= 12 the narrow path (A transposed: the transposed
+    // small-depth product), k <= 16 the small-depth path (with 6-, 4-, 2- and 1-row tiles and
+    // single columns), the rest the packed path with partial edge tiles.
     let dims = [
         (0, 3, 2),
         (2, 5, 3),

@@ -78,6 +78,11 @@ impl Gemm<'_> {
             unsafe { self.narrow(isa) };
             return;
         }
+        if n <= NARROW_N {
+            // SAFETY: forwarded contract; A is transposed here.
+            unsafe { self.transposed_narrow(isa) };
+            return;
+        }
         if k <= SMALL_K {
             // SAFETY: forwarded contract.
             unsafe { self.small_k(isa) };

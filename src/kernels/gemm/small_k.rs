@@ -45,6 +45,94 @@ impl Gemm<'_> {
         PACK.with_borrow_mut(|(_, b)| *b = buf);
     }
 
+    /// Runs a problem with A transposed and few columns of C (`n <= NARROW_N`), such as a
+    /// weight gradient `hᵀ·dz` into 512 x 10, as its transpose: `Cᵀ = op(B)ᵀ·A` has `n` rows
+    /// and A's rows for its own (k rows of m floats, read in place), which is the small-depth
+    /// tile's shape whatever k; `alpha·op(B)ᵀ·A` goes to a scratch buffer, and the epilogue
+    /// (beta·C, bias, relu, in the order of the main path) writes it into C transposed.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `ta == Yes`.
+    pub(super) unsafe fn transposed_narrow(&self, isa: Isa) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let mut buf = PACK.with_borrow_mut(|(a, _)| std::mem::take(a));
+        let t = buf.get(n * m);
+        let flip = |t: Transpose| match t {
+            Transpose::No => Transpose::Yes,
+            Transpose::Yes => Transpose::No,
+        };
+        // op(B)ᵀ as the left operand: B's storage read the other way round.
+        let g = Gemm {
+            ta: flip(self.tb),
+            tb: Transpose::No,
+            m: n,
+            n: m,
+            k,
+            alpha: self.alpha,
+            a: self.b,
+            lda: self.ldb,
+            b: self.a,
+            ldb: self.lda,
+            beta: 0.0,
+            c: t.as_mut_ptr(),
+            ldc: m,
+            bias: None,
+            relu: false,
+        };
+        let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+        let threads = crate::kernels::threads();
+        // Columns of Cᵀ (rows of C) in blocks of 64 per thread when it pays; each element is
+        // computed the same way whatever the split.
+        let per = if threads < 2 || flops < PARALLEL_MIN_FLOPS {
+            m
+        } else {
+            m.div_ceil(threads).div_ceil(64) * 64
+        };
+        let scratch = Scratch(t.as_mut_ptr());
+        let part = |i0: usize| {
+            let cols = i0..(i0 + per).min(m);
+            let sub = Gemm {
+                n: cols.len(),
+                b: &self.a[i0..],
+                // SAFETY: column i0 of the n x m scratch.
+                c: unsafe { scratch.ptr().add(i0) },
+                ..g
+            };
+            // SAFETY: forwarded contract; op(A)'s k rows of m floats (stride lda) start at
+            // self.a, so columns i0.. start at self.a[i0..]; each part writes its own columns
+            // of the scratch.
+            unsafe { small_k_rows(isa, &sub, sub.b, sub.ldb, 0..n) }
+        };
+        if per >= m {
+            part(0);
+        } else {
+            (0..m.div_ceil(per))
+                .into_par_iter()
+                .for_each(|p| part(p * per));
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let mut x = t[j * m + i];
+                // SAFETY: (i, j) lies inside C (forwarded contract).
+                let c = unsafe { self.c.add(i * self.ldc + j) };
+                // beta == 0 must not read C: it may hold NaN.
+                if self.beta != 0.0 {
+                    // SAFETY: as above; beta != 0 makes C readable.
+                    x = unsafe { *c }.mul_add(self.beta, x);
+                }
+                if let Some(bias) = self.bias {
+                    x += bias[j];
+                }
+                if self.relu {
+                    x = x.max(0.0);
+                }
+                // SAFETY: as above.
+                unsafe { *c = x };
+            }
+        }
+        PACK.with_borrow_mut(|(a, _)| *a = buf);
+    }
+
     /// Splits the rows of C over rayon's threads when the work pays for it.
     ///
     /// # Safety
@@ -68,6 +156,22 @@ impl Gemm<'_> {
             // SAFETY: disjoint row blocks of C; forwarded contract.
             unsafe { small_k_rows(isa, self, bk, ldbk, t * per..((t + 1) * per).min(m)) }
         });
+    }
+}
+
+/// The scratch of [`Gemm::transposed_narrow`], shared by the threads that write its disjoint
+/// column blocks.
+#[derive(Clone, Copy)]
+struct Scratch(*mut f32);
+// SAFETY: the threads of one call write disjoint columns.
+unsafe impl Send for Scratch {}
+// SAFETY: as above.
+unsafe impl Sync for Scratch {}
+
+impl Scratch {
+    // A method, not `.0`: closures capture whole `Scratch`es, which are Sync, not the field.
+    fn ptr(self) -> *mut f32 {
+        self.0
     }
 }
 
