@@ -677,7 +677,9 @@ fn softmax_cross_entropy_matches_naive() {
 #[test]
 fn elementwise_kernels_match_naive() {
     let mut rng = Rng::new(8);
-    for &(rows, cols) in &[(0, 3), (1, 1), (7, 13), (128, 512), (3, 0)] {
+    // 130 columns: two blocks of col_sums' 64 and two left over; 91 and 650 elements leave
+    // relu_backward's 8-lane loop a tail.
+    for &(rows, cols) in &[(0, 3), (1, 1), (7, 13), (5, 130), (128, 512), (3, 0)] {
         let x = matrix(rows, cols, cols, || rng.uniform());
         let bias = matrix(1, cols, cols, || rng.uniform());
         let (mut s1, mut s2) = (vec![f32::NAN; cols], vec![f32::NAN; cols]);
@@ -695,6 +697,20 @@ fn elementwise_kernels_match_naive() {
         kernels::relu_backward(&mut g1, &a);
         naive::relu_backward(&mut g2, &b);
         assert!(bitwise(&g1) == bitwise(&g2), "relu_backward");
+        // NaN, -0.0 and +0.0 activations stop the gradient; NaN gradients pass where kept.
+        let act: Vec<f32> = (0..x.len())
+            .map(|i| [f32::NAN, -0.0, 0.0, 1.0, -1.0][i % 5])
+            .collect();
+        let grad: Vec<f32> = (0..x.len())
+            .map(|i| if i % 7 == 3 { f32::NAN } else { x[i] })
+            .collect();
+        let (mut g1, mut g2) = (grad.clone(), grad.clone());
+        kernels::relu_backward(&mut g1, &act);
+        naive::relu_backward(&mut g2, &act);
+        assert!(
+            bitwise(&g1) == bitwise(&g2),
+            "relu_backward with NaN and zeros"
+        );
         kernels::axpy(-0.3, &x, &mut g1);
         naive::axpy(-0.3, &x, &mut g2);
         assert!(bitwise(&g1) == bitwise(&g2), "axpy");

@@ -1,6 +1,8 @@
 //! Element-wise and reduction kernels the backward pass and the model need: relu and its
 //! mask, bias broadcast, bias-gradient column sums, axpy/scale for optimisers, argmax.
 
+#[cfg(target_arch = "x86_64")]
+use super::gemm::kernel::{Isa, isa};
 use super::{check_len, check_matrix};
 
 /// `x = max(x, 0)` in place (NaN becomes 0).
@@ -23,10 +25,49 @@ pub fn relu_backward(grad: &mut [f32], activated: &[f32]) {
         grad.len(),
         "grad.len()",
     );
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: has_avx2() checked the CPU.
+        return unsafe { relu_backward_avx2(grad, activated) };
+    }
+    relu_backward_body(grad, activated)
+}
+
+#[inline(always)]
+fn relu_backward_body(grad: &mut [f32], activated: &[f32]) {
     // A select rather than a branch, so the loop vectorises (`a > 0.0` is false for NaN).
     for (g, &a) in grad.iter_mut().zip(activated) {
         *g = if a > 0.0 { *g } else { 0.0 };
     }
+}
+
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn relu_backward_avx2(grad: &mut [f32], activated: &[f32]) {
+    use std::arch::x86_64::*;
+    // Intrinsics rather than the loop above: vectorised for AVX2, that loop stores its zeros
+    // with masked stores, which AMD's cores microcode (three times slower than SSE here).
+    let n = grad.len() / 8 * 8;
+    let (g, a) = (grad.as_mut_ptr(), activated.as_ptr());
+    // SAFETY: i + 8 <= n <= grad.len() <= activated.len() (checked by the caller); AVX2 is
+    // enabled on this function.
+    unsafe {
+        let zero = _mm256_setzero_ps();
+        for i in (0..n).step_by(8) {
+            let keep = _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(a.add(i)), zero);
+            _mm256_storeu_ps(g.add(i), _mm256_and_ps(_mm256_loadu_ps(g.add(i)), keep));
+        }
+    }
+    relu_backward_body(&mut grad[n..], &activated[n..])
+}
+
+/// Whether the path in use has AVX2, so that these loops, which the compiler vectorises for
+/// the target it builds for (by default SSE, four lanes), can run a build for eight.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    matches!(isa(), Isa::Avx2 | Isa::Avx512)
 }
 
 /// `out[j] = sum_i x[i * cols + j]`: column sums of a `rows x cols` row-major matrix (the bias
@@ -38,17 +79,50 @@ pub fn relu_backward(grad: &mut [f32], activated: &[f32]) {
 pub fn col_sums(x: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     check_matrix("col_sums", "x", x.len(), rows, cols, cols);
     check_len("col_sums", "out", out.len(), cols, "cols");
-    let out = &mut out[..cols];
-    out.fill(0.0);
+    let (x, out) = (&x[..rows * cols], &mut out[..cols]);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: has_avx2() checked the CPU.
+        return unsafe { col_sums_avx2(x, cols, out) };
+    }
+    col_sums_body(x, cols, out)
+}
+
+/// Columns summed per block, in registers down every row, then stored once.
+const COL_SUMS_BLOCK: usize = 64;
+
+#[inline(always)]
+fn col_sums_body(x: &[f32], cols: usize, out: &mut [f32]) {
     if cols == 0 {
         return;
     }
-    // Row by row, so the inner loop is a contiguous, vectorisable add.
-    for row in x[..rows * cols].chunks_exact(cols) {
-        for (o, &v) in out.iter_mut().zip(row) {
+    // Each sum starts from 0.0 and adds the rows in order, whichever loop computes it.
+    let mut j0 = 0;
+    while j0 + COL_SUMS_BLOCK <= cols {
+        let mut acc = [0.0f32; COL_SUMS_BLOCK];
+        for row in x.chunks_exact(cols) {
+            for (a, &v) in acc.iter_mut().zip(&row[j0..j0 + COL_SUMS_BLOCK]) {
+                *a += v;
+            }
+        }
+        out[j0..j0 + COL_SUMS_BLOCK].copy_from_slice(&acc);
+        j0 += COL_SUMS_BLOCK;
+    }
+    let out = &mut out[j0..];
+    out.fill(0.0);
+    for row in x.chunks_exact(cols) {
+        for (o, &v) in out.iter_mut().zip(&row[j0..]) {
             *o += v;
         }
     }
+}
+
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn col_sums_avx2(x: &[f32], cols: usize, out: &mut [f32]) {
+    col_sums_body(x, cols, out)
 }
 
 /// `x[i * cols + j] += bias[j]`: broadcasts a bias row over a `rows x cols` matrix in place.
