@@ -64,6 +64,23 @@ fn shapes() -> Vec<Shape> {
             ta: No,
             tb: No,
         },
+        // Half a training step's output-layer products: dz·Wᵀ and hᵀ·dz.
+        Shape {
+            name: "64x10x512 NT",
+            m: 64,
+            k: 10,
+            n: 512,
+            ta: No,
+            tb: Yes,
+        },
+        Shape {
+            name: "512x64x10 TN",
+            m: 512,
+            k: 64,
+            n: 10,
+            ta: Yes,
+            tb: No,
+        },
         sq("256^3", 256),
         sq("512^3", 512),
         sq("1024^3", 1024),
