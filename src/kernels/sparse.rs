@@ -542,33 +542,25 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
             out_dim,
             relu,
             rows,
-        } if rows.len() < SPARSE_PACK_MIN_ROWS => {
-            gather_rows(x, in_dim, rows.clone(), 0..in_dim, &mut s.rows);
-            // SAFETY: the contract; row r of out starts at r * out_dim.
-            unsafe {
-                let o = out.add(rows.start * out_dim);
-                accumulate::<V>(
-                    &s.rows,
-                    rows.len(),
-                    w,
-                    out_dim,
-                    Some(bias),
-                    relu,
-                    o,
-                    out_dim,
-                )
-            }
-        }
-        Piece::Forward {
-            x,
-            w,
-            bias,
-            in_dim,
-            out_dim,
-            relu,
-            rows,
         } => {
             gather_rows(x, in_dim, rows.clone(), 0..in_dim, &mut s.rows);
+            let o = out.wrapping_add(rows.start * out_dim);
+            if rows.len() < SPARSE_PACK_MIN_ROWS {
+                // SAFETY: the contract; row r of out starts at r * out_dim.
+                unsafe {
+                    accumulate::<V>(
+                        &s.rows,
+                        rows.len(),
+                        w,
+                        out_dim,
+                        Some(bias),
+                        relu,
+                        o,
+                        out_dim,
+                    )
+                };
+                return;
+            }
             // Only the rows of W that some entry names are packed (MNIST's border pixels are
             // zero in most images).
             s.used.clear();
@@ -590,7 +582,7 @@ unsafe fn run_piece<V: Vector>(piece: Piece, out: *mut f32, s: &mut Scratch) {
                         b,
                         Some(bias),
                         relu,
-                        out.add(rows.start * out_dim),
+                        o,
                         out_dim,
                     )
                 }
