@@ -3,6 +3,66 @@
 //! The argument checks and the public signature live in `kernels/mod.rs`; this module assumes
 //! every slice is long enough for its dimensions.
 
+/// Defines `$name(isa, g, b, ldb, rows)`: rows `rows` of C by `$body::<V>(g, b, ldb, rows)`
+/// compiled for the chosen path (a `#[target_feature]` build per x86 path, `wide`
+/// elsewhere); the narrow and small-depth paths share this shape.
+///
+/// The generated function's contract (`# Safety`): as for `$body`, and `isa` is supported by
+/// this CPU.
+macro_rules! rows_on_isa {
+    ($name:ident, $body:ident) => {
+        /// Rows `rows` of C on `isa`.
+        ///
+        /// # Safety
+        /// As for the body this dispatches to; `isa` is supported by this CPU.
+        unsafe fn $name(
+            isa: $crate::kernels::gemm::kernel::Isa,
+            g: &$crate::kernels::gemm::Gemm,
+            b: &[f32],
+            ldb: usize,
+            rows: std::ops::Range<usize>,
+        ) {
+            use $crate::kernels::gemm::kernel::{Isa, portable::W8};
+            /// # Safety
+            /// AVX2 and FMA are available; as for the body.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(
+                g: &$crate::kernels::gemm::Gemm,
+                b: &[f32],
+                ldb: usize,
+                rows: std::ops::Range<usize>,
+            ) {
+                // SAFETY: forwarded contract; the features V8 needs are enabled here.
+                unsafe { $body::<$crate::kernels::gemm::kernel::avx2::V8>(g, b, ldb, rows) }
+            }
+            /// # Safety
+            /// AVX-512F is available; as for the body.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,fma")]
+            unsafe fn avx512(
+                g: &$crate::kernels::gemm::Gemm,
+                b: &[f32],
+                ldb: usize,
+                rows: std::ops::Range<usize>,
+            ) {
+                // SAFETY: forwarded contract; the features V16 needs are enabled here.
+                unsafe { $body::<$crate::kernels::gemm::kernel::avx512::V16>(g, b, ldb, rows) }
+            }
+            // SAFETY: the caller passes a supported isa; forwarded contract.
+            unsafe {
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => avx512(g, b, ldb, rows),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => avx2(g, b, ldb, rows),
+                    _ => $body::<W8>(g, b, ldb, rows),
+                }
+            }
+        }
+    };
+}
+
 pub(crate) mod kernel;
 mod narrow;
 pub(crate) mod pack;

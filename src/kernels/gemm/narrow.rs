@@ -67,40 +67,7 @@ impl Gemm<'_> {
     }
 }
 
-/// Rows `rows` of C on `isa`.
-///
-/// # Safety
-/// As for [`Gemm::run`]; `bt` holds `n` rows of `k` floats with stride `ldbt`.
-unsafe fn narrow_rows(isa: Isa, g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
-    // SAFETY: isa() only selects paths the CPU supports; forwarded contract.
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => rows_avx512(g, bt, ldbt, rows),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => rows_avx2(g, bt, ldbt, rows),
-            _ => rows_body::<super::kernel::portable::W8>(g, bt, ldbt, rows),
-        }
-    }
-}
-
-/// # Safety
-/// AVX2 and FMA are available; as for [`rows_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
-    // SAFETY: forwarded contract; the features V8 needs are enabled here.
-    unsafe { rows_body::<super::kernel::avx2::V8>(g, bt, ldbt, rows) }
-}
-
-/// # Safety
-/// AVX-512F is available; as for [`rows_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn rows_avx512(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
-    // SAFETY: forwarded contract; the features V16 needs are enabled here.
-    unsafe { rows_body::<super::kernel::avx512::V16>(g, bt, ldbt, rows) }
-}
+rows_on_isa!(narrow_rows, rows_body);
 
 const R: usize = NARROW_TILE_ROWS;
 const C: usize = NARROW_TILE_COLS;

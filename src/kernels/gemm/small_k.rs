@@ -175,40 +175,7 @@ impl Scratch {
     }
 }
 
-/// Rows `rows` of C on `isa`.
-///
-/// # Safety
-/// As for [`Gemm::run`]; `bk` holds `k` rows of `n` floats with stride `ldbk`.
-unsafe fn small_k_rows(isa: Isa, g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
-    // SAFETY: isa() only selects paths the CPU supports; forwarded contract.
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => rows_avx512(g, bk, ldbk, rows),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => rows_avx2(g, bk, ldbk, rows),
-            _ => rows_body::<super::kernel::portable::W8>(g, bk, ldbk, rows),
-        }
-    }
-}
-
-/// # Safety
-/// AVX2 and FMA are available; as for [`rows_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2(g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
-    // SAFETY: forwarded contract; the features V8 needs are enabled here.
-    unsafe { rows_body::<super::kernel::avx2::V8>(g, bk, ldbk, rows) }
-}
-
-/// # Safety
-/// AVX-512F is available; as for [`rows_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn rows_avx512(g: &Gemm, bk: &[f32], ldbk: usize, rows: Range<usize>) {
-    // SAFETY: forwarded contract; the features V16 needs are enabled here.
-    unsafe { rows_body::<super::kernel::avx512::V16>(g, bk, ldbk, rows) }
-}
+rows_on_isa!(small_k_rows, rows_body);
 
 const R: usize = SMALL_K_TILE_ROWS;
 
