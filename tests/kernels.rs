@@ -72,6 +72,9 @@ fn small_dims() -> Vec<usize> {
         // The narrow path (n <= NARROW_N) and its first column count past it.
         kernels::params::NARROW_N,
         kernels::params::NARROW_N + 1,
+        // Either side of the 8 x 8 blocks in which the AVX2 path transposes op(B).
+        8,
+        9,
     ];
     d.sort();
     d.dedup();

@@ -9,7 +9,7 @@
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
-use super::pack::PACK;
+use super::pack::{PACK, transpose};
 use super::params::{NARROW_TILE_COLS, NARROW_TILE_ROWS, PARALLEL_MIN_FLOPS};
 use crate::kernels::Transpose;
 use rayon::prelude::*;
@@ -31,11 +31,7 @@ impl Gemm<'_> {
         // across rayon's join, where this thread may run another sgemm's task.
         let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
         let bt = buf.get(n * k);
-        for (j, row) in bt.chunks_exact_mut(k).enumerate() {
-            for (p, v) in row.iter_mut().enumerate() {
-                *v = self.b[p * self.ldb + j];
-            }
-        }
+        transpose(bt, k, self.b, self.ldb, k, n);
         // SAFETY: forwarded contract; bt holds n rows of k floats.
         unsafe { self.narrow_split(isa, bt, k) };
         PACK.with_borrow_mut(|(_, b)| *b = buf);
@@ -132,10 +128,22 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
             }
             p += V::LANES;
         }
+        // The lane sums four accumulators at a time (bit for bit `reduce_sum` of each), then
+        // the tail of k past the last whole vector.
         let mut out = [[0f32; CC]; RR];
+        let flat: &[V] = acc.as_flattened();
+        let mut sums = [0f32; 64];
+        let mut e = 0;
+        while e + 4 <= RR * CC {
+            sums[e..e + 4].copy_from_slice(&V::reduce4(std::array::from_fn(|t| flat[e + t])));
+            e += 4;
+        }
+        for (s, v) in sums[e..RR * CC].iter_mut().zip(&flat[e..]) {
+            *s = v.reduce_sum();
+        }
         for r in 0..RR {
             for c in 0..CC {
-                let mut s = acc[r][c].reduce_sum();
+                let mut s = sums[r * CC + c];
                 for q in full..k {
                     s += *a[r].add(q) * *b[c].add(q);
                 }

@@ -146,6 +146,116 @@ fn pack<const W: usize>(
     }
 }
 
+/// Writes the transpose of the `rows x cols` block at the start of `src` (row stride `ld`)
+/// into `dst` as `cols` rows of `rows` floats with row stride `ldd`:
+/// `dst[j * ldd + i] = src[i * ld + j]`. The narrow and small-depth paths use it to turn
+/// op(B) or their result the other way round.
+///
+/// # Panics
+/// If `dst` or `src` is shorter than its block, or a stride shorter than its row.
+pub(crate) fn transpose(
+    dst: &mut [f32],
+    ldd: usize,
+    src: &[f32],
+    ld: usize,
+    rows: usize,
+    cols: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(ldd >= rows && dst.len() >= (cols - 1) * ldd + rows);
+    assert!(ld >= cols && src.len() >= (rows - 1) * ld + cols);
+    #[cfg(target_arch = "x86_64")]
+    if rows >= 8
+        && cols >= 8
+        && matches!(
+            super::kernel::isa(),
+            super::kernel::Isa::Avx2 | super::kernel::Isa::Avx512
+        )
+    {
+        // SAFETY: isa() only reports paths this CPU supports, and both imply AVX2; the
+        // lengths were checked above.
+        return unsafe { transpose_avx2(dst.as_mut_ptr(), ldd, src.as_ptr(), ld, rows, cols) };
+    }
+    transpose_scalar(dst, ldd, src, ld, rows, cols)
+}
+
+/// [`transpose`] element by element, writing `dst` in order.
+fn transpose_scalar(dst: &mut [f32], ldd: usize, src: &[f32], ld: usize, rows: usize, cols: usize) {
+    for j in 0..cols {
+        for (i, v) in dst[j * ldd..][..rows].iter_mut().enumerate() {
+            *v = src[i * ld + j];
+        }
+    }
+}
+
+/// [`transpose`] in 8 x 8 blocks held in registers (eight loads, 24 shuffles, eight stores
+/// for 64 floats; the element loops compile to one load and one store each). A last block
+/// that would run past `rows` or `cols` is moved back to end at the edge, so it overlaps
+/// its neighbour and writes some elements twice with the same value.
+///
+/// # Safety
+/// The CPU supports AVX2; `rows, cols >= 8`; `dst` holds the `cols x rows` block with row
+/// stride `ldd` and `src` the `rows x cols` block with row stride `ld`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_avx2(
+    dst: *mut f32,
+    ldd: usize,
+    src: *const f32,
+    ld: usize,
+    rows: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::*;
+    let starts = |len: usize| (0..len.div_ceil(8)).map(move |b| (b * 8).min(len - 8));
+    for i0 in starts(rows) {
+        for j0 in starts(cols) {
+            // SAFETY: i0 + 8 <= rows and j0 + 8 <= cols, inside both blocks by the contract.
+            unsafe {
+                let r: [__m256; 8] =
+                    std::array::from_fn(|t| _mm256_loadu_ps(src.add((i0 + t) * ld + j0)));
+                // Pairs of rows interleaved, then quads, then the 128-bit halves swapped:
+                // t[c] ends up holding column j0 + c of the eight rows.
+                let a = [
+                    _mm256_unpacklo_ps(r[0], r[1]),
+                    _mm256_unpackhi_ps(r[0], r[1]),
+                    _mm256_unpacklo_ps(r[2], r[3]),
+                    _mm256_unpackhi_ps(r[2], r[3]),
+                    _mm256_unpacklo_ps(r[4], r[5]),
+                    _mm256_unpackhi_ps(r[4], r[5]),
+                    _mm256_unpacklo_ps(r[6], r[7]),
+                    _mm256_unpackhi_ps(r[6], r[7]),
+                ];
+                let b = [
+                    _mm256_shuffle_ps::<0x44>(a[0], a[2]),
+                    _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
+                    _mm256_shuffle_ps::<0x44>(a[1], a[3]),
+                    _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
+                    _mm256_shuffle_ps::<0x44>(a[4], a[6]),
+                    _mm256_shuffle_ps::<0xEE>(a[4], a[6]),
+                    _mm256_shuffle_ps::<0x44>(a[5], a[7]),
+                    _mm256_shuffle_ps::<0xEE>(a[5], a[7]),
+                ];
+                let t = [
+                    _mm256_permute2f128_ps::<0x20>(b[0], b[4]),
+                    _mm256_permute2f128_ps::<0x20>(b[1], b[5]),
+                    _mm256_permute2f128_ps::<0x20>(b[2], b[6]),
+                    _mm256_permute2f128_ps::<0x20>(b[3], b[7]),
+                    _mm256_permute2f128_ps::<0x31>(b[0], b[4]),
+                    _mm256_permute2f128_ps::<0x31>(b[1], b[5]),
+                    _mm256_permute2f128_ps::<0x31>(b[2], b[6]),
+                    _mm256_permute2f128_ps::<0x31>(b[3], b[7]),
+                ];
+                for (c, v) in t.into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((j0 + c) * ldd + i0), v);
+                }
+            }
+        }
+    }
+}
+
 /// A reusable, 64-byte-aligned scratch buffer that only ever grows.
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -168,4 +278,53 @@ thread_local! {
     /// Packed A block and packed B panel of the sgemm running on this thread, reused across
     /// calls so the hot path never allocates once warmed up.
     pub(crate) static PACK: RefCell<(Scratch, Scratch)> = RefCell::default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source block of distinct values, NaN in the padding past `cols` on each row.
+    fn source(rows: usize, cols: usize, ld: usize) -> Vec<f32> {
+        (0..rows * ld)
+            .map(|x| if x % ld < cols { x as f32 } else { f32::NAN })
+            .collect()
+    }
+
+    #[test]
+    fn transpose_matches_the_definition_on_every_path_and_edge() {
+        let dims = [0, 1, 2, 7, 8, 9, 10, 15, 16, 17, 23, 24, 33];
+        for &rows in &dims {
+            for &cols in &dims {
+                for pad in [0, 3] {
+                    let (ld, ldd) = (cols + pad, rows + 2 * pad);
+                    let src = source(rows, cols, ld);
+                    // The transpose with -1 in the destination's padding and past its end.
+                    let mut want = vec![-1.0; cols * ldd + 5];
+                    for j in 0..cols {
+                        for i in 0..rows {
+                            want[j * ldd + i] = src[i * ld + j];
+                        }
+                    }
+                    let mut got = vec![-1.0; want.len()];
+                    transpose(&mut got, ldd, &src, ld, rows, cols);
+                    assert_eq!(got, want, "{rows}x{cols} ld {ld} ldd {ldd}");
+                    let mut scalar = vec![-1.0; want.len()];
+                    if rows > 0 {
+                        transpose_scalar(&mut scalar, ldd, &src, ld, rows, cols);
+                    }
+                    assert_eq!(scalar, want, "scalar {rows}x{cols} ld {ld} ldd {ldd}");
+                    #[cfg(target_arch = "x86_64")]
+                    if rows >= 8 && cols >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+                        let mut v = vec![-1.0; want.len()];
+                        // SAFETY: AVX2 is present; both buffers hold their blocks.
+                        unsafe {
+                            transpose_avx2(v.as_mut_ptr(), ldd, src.as_ptr(), ld, rows, cols)
+                        };
+                        assert_eq!(v, want, "avx2 {rows}x{cols} ld {ld} ldd {ldd}");
+                    }
+                }
+            }
+        }
+    }
 }

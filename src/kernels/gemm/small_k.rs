@@ -10,7 +10,7 @@
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
-use super::pack::PACK;
+use super::pack::{PACK, transpose};
 use super::params::{PARALLEL_MIN_FLOPS, SMALL_K_TILE_ROWS};
 use crate::kernels::Transpose;
 use rayon::prelude::*;
@@ -33,13 +33,7 @@ impl Gemm<'_> {
         // across rayon's join, where this thread may run another sgemm's task.
         let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
         let bk = buf.get(k * n);
-        // Row by row of the copy, so its writes are contiguous; the strided reads stay in L1
-        // (B is n x k with k <= SMALL_K).
-        for (p, row) in bk.chunks_exact_mut(n).enumerate() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = self.b[j * self.ldb + p];
-            }
-        }
+        transpose(bk, n, self.b, self.ldb, n, k);
         // SAFETY: forwarded contract; bk holds k rows of n floats.
         unsafe { self.small_k_split(isa, bk, n) };
         PACK.with_borrow_mut(|(_, b)| *b = buf);
@@ -109,6 +103,15 @@ impl Gemm<'_> {
             (0..m.div_ceil(per))
                 .into_par_iter()
                 .for_each(|p| part(p * per));
+        }
+        if self.beta == 0.0 && self.bias.is_none() && !self.relu {
+            // The plain product (a weight gradient): only the transpose is left to do.
+            // SAFETY: C is an m x n matrix with row stride ldc (forwarded contract), so its
+            // (m - 1)·ldc + n floats are valid for writes and touched by no other thread.
+            let c = unsafe { std::slice::from_raw_parts_mut(self.c, (m - 1) * self.ldc + n) };
+            transpose(c, self.ldc, t, m, n, m);
+            PACK.with_borrow_mut(|(a, _)| *a = buf);
+            return;
         }
         for i in 0..m {
             for j in 0..n {

@@ -120,6 +120,13 @@ pub(crate) trait Vector: Copy {
         unsafe { self.store(lanes.as_mut_ptr()) };
         lanes[..Self::LANES].iter().sum()
     }
+    /// `[v[0].reduce_sum(), .., v[3].reduce_sum()]`, bit for bit; an implementation may
+    /// share the shuffles of the four sums.
+    #[inline(always)]
+    unsafe fn reduce4(v: [Self; 4]) -> [f32; 4] {
+        // SAFETY: forwarded contract.
+        unsafe { v.map(|x| x.reduce_sum()) }
+    }
 }
 
 /// What the microkernel applies to a tile as it stores it:
