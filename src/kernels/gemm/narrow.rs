@@ -81,13 +81,21 @@ unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<us
     // as checked by the public wrapper) and rows j..j+w of bt; `store` writes inside C.
     unsafe {
         while i < rows.end {
-            let h = if rows.end - i >= R { R } else { 1 };
+            // Leftover rows go two at a time where they can: a one-row tile has only two
+            // independent sums, too few to cover the latency of the FMA.
+            let h = match rows.end - i {
+                left if left >= R => R,
+                left if left >= 2 => 2,
+                _ => 1,
+            };
             let mut j = 0;
             while j < n {
                 let w = if n - j >= C { C } else { 1 };
                 match (h, w) {
                     (R, C) => store(g, i, j, dot_tile::<V, R, C>(g, i, bt, ldbt, j)),
                     (R, _) => store(g, i, j, dot_tile::<V, R, 1>(g, i, bt, ldbt, j)),
+                    (2, C) => store(g, i, j, dot_tile::<V, 2, C>(g, i, bt, ldbt, j)),
+                    (2, _) => store(g, i, j, dot_tile::<V, 2, 1>(g, i, bt, ldbt, j)),
                     (_, C) => store(g, i, j, dot_tile::<V, 1, C>(g, i, bt, ldbt, j)),
                     _ => store(g, i, j, dot_tile::<V, 1, 1>(g, i, bt, ldbt, j)),
                 }
