@@ -10,7 +10,7 @@
 use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::pack::{PACK, transpose};
-use super::params::{NARROW_TILE_COLS, NARROW_TILE_ROWS, PARALLEL_MIN_FLOPS};
+use super::params::{NARROW_N, NARROW_TILE_COLS, NARROW_TILE_ROWS, PARALLEL_MIN_FLOPS};
 use crate::kernels::Transpose;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -77,6 +77,8 @@ const C: usize = NARROW_TILE_COLS;
 unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
     let n = g.n;
     let mut i = rows.start;
+    // The sums of one block of rows, stored through the epilogue a whole row at a time.
+    let mut sums = [[0f32; NARROW_N]; R];
     // SAFETY (whole body): every dot_tile reads rows i..i+h of A (k floats each, inside `a`
     // as checked by the public wrapper) and rows j..j+w of bt; `store` writes inside C.
     unsafe {
@@ -92,17 +94,30 @@ unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<us
             while j < n {
                 let w = if n - j >= C { C } else { 1 };
                 match (h, w) {
-                    (R, C) => store(g, i, j, dot_tile::<V, R, C>(g, i, bt, ldbt, j)),
-                    (R, _) => store(g, i, j, dot_tile::<V, R, 1>(g, i, bt, ldbt, j)),
-                    (2, C) => store(g, i, j, dot_tile::<V, 2, C>(g, i, bt, ldbt, j)),
-                    (2, _) => store(g, i, j, dot_tile::<V, 2, 1>(g, i, bt, ldbt, j)),
-                    (_, C) => store(g, i, j, dot_tile::<V, 1, C>(g, i, bt, ldbt, j)),
-                    _ => store(g, i, j, dot_tile::<V, 1, 1>(g, i, bt, ldbt, j)),
+                    (R, C) => put(&mut sums, j, dot_tile::<V, R, C>(g, i, bt, ldbt, j)),
+                    (R, _) => put(&mut sums, j, dot_tile::<V, R, 1>(g, i, bt, ldbt, j)),
+                    (2, C) => put(&mut sums, j, dot_tile::<V, 2, C>(g, i, bt, ldbt, j)),
+                    (2, _) => put(&mut sums, j, dot_tile::<V, 2, 1>(g, i, bt, ldbt, j)),
+                    (_, C) => put(&mut sums, j, dot_tile::<V, 1, C>(g, i, bt, ldbt, j)),
+                    _ => put(&mut sums, j, dot_tile::<V, 1, 1>(g, i, bt, ldbt, j)),
                 }
                 j += w;
             }
+            store(g, i, &sums[..h]);
             i += h;
         }
+    }
+}
+
+/// Copies a tile's sums into the block's, at column `j0`.
+#[inline(always)]
+fn put<const RR: usize, const CC: usize>(
+    sums: &mut [[f32; NARROW_N]; R],
+    j0: usize,
+    tile: [[f32; CC]; RR],
+) {
+    for (row, t) in sums.iter_mut().zip(&tile) {
+        row[j0..j0 + CC].copy_from_slice(t);
     }
 }
 
@@ -162,35 +177,40 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
     }
 }
 
-/// Writes a block of sums into C at (i0, j0) through the alpha/beta/bias/relu epilogue.
+/// Writes rows of sums into C from row `i0` through the alpha/beta/bias/relu epilogue, one
+/// step of it at a time across each row (the same operations, in the same order, on every
+/// element as the main path's scalar order: `alpha·s`, `+ beta·C`, `+ bias`, relu).
 ///
 /// # Safety
-/// The block lies inside C and belongs to this thread.
+/// The rows lie inside C and belong to this thread.
 #[inline(always)]
-unsafe fn store<const RR: usize, const CC: usize>(
-    g: &Gemm,
-    i0: usize,
-    j0: usize,
-    sums: [[f32; CC]; RR],
-) {
-    for (r, row) in sums.iter().enumerate() {
-        for (c, &s) in row.iter().enumerate() {
-            // SAFETY: inside C by the contract.
-            let cp = unsafe { g.c.add((i0 + r) * g.ldc + j0 + c) };
-            let mut v = g.alpha * s;
-            // beta == 0 must not read C: it may hold NaN.
-            if g.beta != 0.0 {
-                // SAFETY: as above.
-                v += g.beta * unsafe { *cp };
+unsafe fn store(g: &Gemm, i0: usize, sums: &[[f32; NARROW_N]]) {
+    let n = g.n;
+    for (r, s) in sums.iter().enumerate() {
+        // SAFETY: row i0 + r of C, n floats, inside C by the contract.
+        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), n) };
+        let s = &s[..n];
+        // beta == 0 must not read C: it may hold NaN.
+        if g.beta != 0.0 {
+            for (x, &v) in c.iter_mut().zip(s) {
+                *x = g.alpha * v + g.beta * *x;
             }
-            if let Some(bias) = g.bias {
-                v += bias[j0 + c];
+        } else if g.alpha != 1.0 {
+            for (x, &v) in c.iter_mut().zip(s) {
+                *x = g.alpha * v;
             }
-            if g.relu {
-                v = v.max(0.0);
+        } else {
+            c.copy_from_slice(s);
+        }
+        if let Some(bias) = g.bias {
+            for (x, &b) in c.iter_mut().zip(bias) {
+                *x += b;
             }
-            // SAFETY: as above.
-            unsafe { *cp = v };
+        }
+        if g.relu {
+            for x in c.iter_mut() {
+                *x = x.max(0.0);
+            }
         }
     }
 }
