@@ -68,7 +68,7 @@ rows_on_isa!(narrow_rows, rows_body);
 const R: usize = NARROW_TILE_ROWS;
 const C: usize = NARROW_TILE_COLS;
 
-/// Blocks of R x C elements, then the leftover rows and columns one at a time.
+/// Blocks of R x C elements; leftover rows two or one at a time, a leftover column alone.
 ///
 /// # Safety
 /// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `V`'s instructions are
@@ -178,8 +178,8 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
 }
 
 /// Writes rows of sums into C from row `i0` through the alpha/beta/bias/relu epilogue, one
-/// step of it at a time across each row (the same operations, in the same order, on every
-/// element as the main path's scalar order: `alpha·s`, `+ beta·C`, `+ bias`, relu).
+/// step of it at a time across each row; each element still gets `alpha·s`, then `+ beta·C`
+/// (a product and a sum, not fused), `+ bias` and relu, in that order.
 ///
 /// # Safety
 /// The rows lie inside C and belong to this thread.

@@ -48,7 +48,24 @@ impl Vector for V16 {
     #[inline(always)]
     unsafe fn max(self, b: Self) -> Self {
         // SAFETY: the feature is enabled in the caller (see the impl comment).
-        unsafe { V16(_mm512_max_ps(self.0, b.0)) }
+        #[cfg(not(miri))]
+        unsafe {
+            V16(_mm512_max_ps(self.0, b.0))
+        }
+        // Miri has no model of this instruction; its lane rule (`self` where `self > b`,
+        // else `b`: NaN on either side gives `b`) lane by lane, so the rest of this path can
+        // still be checked under Miri.
+        // SAFETY: as above; each array holds 16 floats.
+        #[cfg(miri)]
+        unsafe {
+            let (mut x, mut y) = ([0f32; 16], [0f32; 16]);
+            self.store(x.as_mut_ptr());
+            b.store(y.as_mut_ptr());
+            for (x, y) in x.iter_mut().zip(y) {
+                *x = if *x > y { *x } else { y };
+            }
+            Self::load(x.as_ptr())
+        }
     }
     #[inline(always)]
     unsafe fn prefetch(p: *const f32) {
