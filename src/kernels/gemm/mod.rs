@@ -63,6 +63,9 @@ macro_rules! rows_on_isa {
     };
 }
 
+/// A row loop of `rows_on_isa!`: rows `rows` of C on `isa`, with op(B) given as `b`, `ldb`.
+type RowsFn = unsafe fn(Isa, &Gemm, &[f32], usize, Range<usize>);
+
 pub(crate) mod kernel;
 mod narrow;
 pub(crate) mod pack;
@@ -177,6 +180,39 @@ impl Gemm<'_> {
                     self.serial(bs, kern, 0..m, r)
                 }
             }
+        });
+    }
+
+    /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
+    /// in blocks of a multiple of `unit` rows when the work pays for it, else on this one.
+    /// Each element is computed the same way whatever the split, so results do not depend on
+    /// the thread count.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`], and as `rows_fn` requires of `b` and `ldb`.
+    pub(super) unsafe fn split_rows(
+        &self,
+        isa: Isa,
+        rows_fn: RowsFn,
+        unit: usize,
+        b: &[f32],
+        ldb: usize,
+    ) {
+        let m = self.m;
+        let flops = 2usize
+            .saturating_mul(m)
+            .saturating_mul(self.n)
+            .saturating_mul(self.k);
+        let threads = crate::kernels::threads();
+        if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * unit {
+            // SAFETY: forwarded contract; all of C.
+            unsafe { rows_fn(isa, self, b, ldb, 0..m) };
+            return;
+        }
+        let per = m.div_ceil(threads).div_ceil(unit) * unit;
+        (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
+            // SAFETY: disjoint row blocks of C; forwarded contract.
+            unsafe { rows_fn(isa, self, b, ldb, t * per..((t + 1) * per).min(m)) }
         });
     }
 

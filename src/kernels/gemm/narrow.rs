@@ -10,9 +10,8 @@
 use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::pack::{PACK, transpose};
-use super::params::{NARROW_N, NARROW_TILE_COLS, NARROW_TILE_ROWS, PARALLEL_MIN_FLOPS};
+use super::params::{NARROW_N, NARROW_TILE_COLS, NARROW_TILE_ROWS};
 use crate::kernels::Transpose;
-use rayon::prelude::*;
 use std::ops::Range;
 
 impl Gemm<'_> {
@@ -24,7 +23,7 @@ impl Gemm<'_> {
         let (n, k) = (self.n, self.k);
         if self.tb == Transpose::Yes {
             // SAFETY: forwarded contract; op(B)ᵀ is B, rows of k floats with stride ldb.
-            unsafe { self.narrow_split(isa, self.b, self.ldb) };
+            unsafe { self.split_rows(isa, narrow_rows, NARROW_TILE_ROWS, self.b, self.ldb) };
             return;
         }
         // Borrow the packing buffer by value rather than holding the thread-local borrowed
@@ -33,33 +32,8 @@ impl Gemm<'_> {
         let bt = buf.get(n * k);
         transpose(bt, k, self.b, self.ldb, k, n);
         // SAFETY: forwarded contract; bt holds n rows of k floats.
-        unsafe { self.narrow_split(isa, bt, k) };
+        unsafe { self.split_rows(isa, narrow_rows, NARROW_TILE_ROWS, bt, k) };
         PACK.with_borrow_mut(|(_, b)| *b = buf);
-    }
-
-    /// Splits the rows of C over rayon's threads when the work pays for it.
-    ///
-    /// # Safety
-    /// As for [`Gemm::run`]; `bt` holds `n` rows of `k` floats with stride `ldbt`.
-    unsafe fn narrow_split(&self, isa: Isa, bt: &[f32], ldbt: usize) {
-        let m = self.m;
-        let flops = 2usize
-            .saturating_mul(m)
-            .saturating_mul(self.n)
-            .saturating_mul(self.k);
-        let threads = crate::kernels::threads();
-        if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * NARROW_TILE_ROWS {
-            // SAFETY: forwarded contract; all of C.
-            unsafe { narrow_rows(isa, self, bt, ldbt, 0..m) };
-            return;
-        }
-        // Each element is computed the same way whatever the split, so results do not depend
-        // on the thread count.
-        let per = m.div_ceil(threads).div_ceil(NARROW_TILE_ROWS) * NARROW_TILE_ROWS;
-        (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
-            // SAFETY: disjoint row blocks of C; forwarded contract.
-            unsafe { narrow_rows(isa, self, bt, ldbt, t * per..((t + 1) * per).min(m)) }
-        });
     }
 }
 

@@ -26,7 +26,7 @@ impl Gemm<'_> {
         let (n, k) = (self.n, self.k);
         if self.tb == Transpose::No {
             // SAFETY: forwarded contract; op(B) is B, k rows of n floats with stride ldb.
-            unsafe { self.small_k_split(isa, self.b, self.ldb) };
+            unsafe { self.split_rows(isa, small_k_rows, SMALL_K_TILE_ROWS, self.b, self.ldb) };
             return;
         }
         // Borrow the packing buffer by value rather than holding the thread-local borrowed
@@ -35,7 +35,7 @@ impl Gemm<'_> {
         let bk = buf.get(k * n);
         transpose(bk, n, self.b, self.ldb, n, k);
         // SAFETY: forwarded contract; bk holds k rows of n floats.
-        unsafe { self.small_k_split(isa, bk, n) };
+        unsafe { self.split_rows(isa, small_k_rows, SMALL_K_TILE_ROWS, bk, n) };
         PACK.with_borrow_mut(|(_, b)| *b = buf);
     }
 
@@ -134,31 +134,6 @@ impl Gemm<'_> {
             }
         }
         PACK.with_borrow_mut(|(a, _)| *a = buf);
-    }
-
-    /// Splits the rows of C over rayon's threads when the work pays for it.
-    ///
-    /// # Safety
-    /// As for [`Gemm::run`]; `bk` holds `k` rows of `n` floats with stride `ldbk`.
-    unsafe fn small_k_split(&self, isa: Isa, bk: &[f32], ldbk: usize) {
-        let m = self.m;
-        let flops = 2usize
-            .saturating_mul(m)
-            .saturating_mul(self.n)
-            .saturating_mul(self.k);
-        let threads = crate::kernels::threads();
-        if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * SMALL_K_TILE_ROWS {
-            // SAFETY: forwarded contract; all of C.
-            unsafe { small_k_rows(isa, self, bk, ldbk, 0..m) };
-            return;
-        }
-        // Each element is computed the same way whatever the split, so results do not depend
-        // on the thread count.
-        let per = m.div_ceil(threads).div_ceil(SMALL_K_TILE_ROWS) * SMALL_K_TILE_ROWS;
-        (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
-            // SAFETY: disjoint row blocks of C; forwarded contract.
-            unsafe { small_k_rows(isa, self, bk, ldbk, t * per..((t + 1) * per).min(m)) }
-        });
     }
 }
 
