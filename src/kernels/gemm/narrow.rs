@@ -151,40 +151,53 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
     }
 }
 
-/// Writes rows of sums into C from row `i0` through the alpha/beta/bias/relu epilogue, one
-/// step of it at a time across each row; each element still gets `alpha·s`, then `+ beta·C`
-/// (a product and a sum, not fused), `+ bias` and relu, in that order.
+/// Writes rows of sums into C from row `i0` through the alpha/beta/bias/relu epilogue: each
+/// element gets `alpha·s`, then `+ beta·C` (a product and a sum, not fused), `+ bias` and
+/// relu, in that order, in one loop over the row compiled for the steps this call has.
 ///
 /// # Safety
 /// The rows lie inside C and belong to this thread.
 #[inline(always)]
 unsafe fn store(g: &Gemm, i0: usize, sums: &[[f32; NARROW_N]]) {
-    let n = g.n;
     for (r, s) in sums.iter().enumerate() {
         // SAFETY: row i0 + r of C, n floats, inside C by the contract.
-        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), n) };
-        let s = &s[..n];
+        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), g.n) };
+        let s = &s[..g.n];
+        let bias = g.bias.unwrap_or(&[]);
         // beta == 0 must not read C: it may hold NaN.
-        if g.beta != 0.0 {
-            for (x, &v) in c.iter_mut().zip(s) {
-                *x = g.alpha * v + g.beta * *x;
-            }
-        } else if g.alpha != 1.0 {
-            for (x, &v) in c.iter_mut().zip(s) {
-                *x = g.alpha * v;
-            }
-        } else {
-            c.copy_from_slice(s);
+        match (g.beta != 0.0, g.bias.is_some(), g.relu) {
+            (false, false, false) => row::<false, false, false>(c, s, g.alpha, g.beta, bias),
+            (false, false, true) => row::<false, false, true>(c, s, g.alpha, g.beta, bias),
+            (false, true, false) => row::<false, true, false>(c, s, g.alpha, g.beta, bias),
+            (false, true, true) => row::<false, true, true>(c, s, g.alpha, g.beta, bias),
+            (true, false, false) => row::<true, false, false>(c, s, g.alpha, g.beta, bias),
+            (true, false, true) => row::<true, false, true>(c, s, g.alpha, g.beta, bias),
+            (true, true, false) => row::<true, true, false>(c, s, g.alpha, g.beta, bias),
+            (true, true, true) => row::<true, true, true>(c, s, g.alpha, g.beta, bias),
         }
-        if let Some(bias) = g.bias {
-            for (x, &b) in c.iter_mut().zip(bias) {
-                *x += b;
-            }
+    }
+}
+
+/// One row of [`store`], with its steps fixed at compile time.
+#[inline(always)]
+fn row<const BETA: bool, const BIAS: bool, const RELU: bool>(
+    c: &mut [f32],
+    s: &[f32],
+    alpha: f32,
+    beta: f32,
+    bias: &[f32],
+) {
+    for (j, (x, &v)) in c.iter_mut().zip(s).enumerate() {
+        let mut v = alpha * v;
+        if BETA {
+            v += beta * *x;
         }
-        if g.relu {
-            for x in c.iter_mut() {
-                *x = x.max(0.0);
-            }
+        if BIAS {
+            v += bias[j];
         }
+        if RELU {
+            v = v.max(0.0);
+        }
+        *x = v;
     }
 }
