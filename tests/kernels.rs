@@ -437,6 +437,10 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::Yes, Transpose::Yes, 1003, 7, 301),
         (Transpose::No, Transpose::Yes, 701, 515, 9), // the small-depth path, split by rows
         (Transpose::Yes, Transpose::No, 701, 515, 16),
+        // Big enough to fork and join once per depth block (3 blocks of 84-95 MFLOP), split
+        // by rows and by columns.
+        (Transpose::No, Transpose::No, 520, 515, 530),
+        (Transpose::No, Transpose::Yes, 300, 700, 600),
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,
@@ -584,6 +588,8 @@ fn dense_forward_matches_naive_exactly() {
         (1, 784, 512),
         (3, 0, 7),
         (130, 257, 33),
+        // On several threads, one fork-join per depth block: bias and relu on the last.
+        (520, 530, 515),
     ]);
     for (batch, in_dim, out_dim) in shapes {
         let x = matrix(batch, in_dim, in_dim, || rng.small_int());
