@@ -437,8 +437,7 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::Yes, Transpose::Yes, 1003, 7, 301),
         (Transpose::No, Transpose::Yes, 701, 515, 9), // the small-depth path, split by rows
         (Transpose::Yes, Transpose::No, 701, 515, 16),
-        // Big enough to fork and join once per depth block (3 blocks of 84-95 MFLOP), split
-        // by rows and by columns.
+        // Several depth blocks on each thread, split by rows and by columns.
         (Transpose::No, Transpose::No, 520, 515, 530),
         (Transpose::No, Transpose::Yes, 300, 700, 600),
     ] {
@@ -588,7 +587,7 @@ fn dense_forward_matches_naive_exactly() {
         (1, 784, 512),
         (3, 0, 7),
         (130, 257, 33),
-        // On several threads, one fork-join per depth block: bias and relu on the last.
+        // On several threads with several depth blocks: bias and relu on the last only.
         (520, 530, 515),
     ]);
     for (batch, in_dim, out_dim) in shapes {

@@ -75,10 +75,7 @@ mod small_k;
 use super::Transpose;
 use kernel::{Isa, Microkernel, Store};
 use pack::{PACK, pack_panels};
-use params::{
-    BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, PARALLEL_STAGE_MIN_FLOPS, SMALL_K, SMALL_M,
-    SMALL_M_PARALLEL_MIN_B,
-};
+use params::{BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -159,7 +156,7 @@ impl Gemm<'_> {
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
             // SAFETY: forwarded contract; the whole of C.
-            unsafe { self.serial(bs, kern, 0..m, 0..n, 0..k) };
+            unsafe { self.serial(bs, kern, 0..m, 0..n) };
             return;
         }
         // Split C into one block per thread, along rows when there are more rows than columns
@@ -170,35 +167,20 @@ impl Gemm<'_> {
         let units = len.div_ceil(unit);
         let parts = threads.min(units);
         let per = units.div_ceil(parts) * unit;
-        // Big calls fork and join once per depth block rather than once: a worker that wakes
-        // late (50 µs to milliseconds on a virtual machine) then costs the first block at
-        // most, as the caller does a part no one has taken itself and the worker, awake, takes
-        // its part of the next; and both threads pack B from the same rows at the same time.
-        // Each depth block still reaches every tile in order.
-        let kc_step = depth_step(k, bs);
-        let step = if flops / k.div_ceil(kc_step) >= PARALLEL_STAGE_MIN_FLOPS {
-            kc_step
-        } else {
-            k
-        };
-        for p0 in (0..k).step_by(step) {
-            let depth = p0..(p0 + step).min(k);
-            (0..parts).into_par_iter().for_each(|t| {
-                let r = (t * per).min(len)..((t + 1) * per).min(len);
-                if r.is_empty() {
-                    return;
+        (0..parts).into_par_iter().for_each(|t| {
+            let r = (t * per).min(len)..((t + 1) * per).min(len);
+            if r.is_empty() {
+                return;
+            }
+            // SAFETY: blocks of different t are disjoint, so no two threads touch one element.
+            unsafe {
+                if m >= n {
+                    self.serial(bs, kern, r, 0..n)
+                } else {
+                    self.serial(bs, kern, 0..m, r)
                 }
-                // SAFETY: blocks of different t are disjoint, so no two threads touch one
-                // element; the depth blocks run one after another.
-                unsafe {
-                    if m >= n {
-                        self.serial(bs, kern, r, 0..n, depth.clone())
-                    } else {
-                        self.serial(bs, kern, 0..m, r, depth.clone())
-                    }
-                }
-            });
-        }
+            }
+        });
     }
 
     /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
@@ -270,9 +252,8 @@ impl Gemm<'_> {
         }
     }
 
-    /// The BLIS loops over the block `rows x cols` of C, for the depth blocks in `depth`
-    /// (whole blocks of [`depth_step`], from the first that has not been added yet).
-    /// `rows.start` is a multiple of MR and `cols.start` a multiple of NR.
+    /// The BLIS loops over the block `rows x cols` of C. `rows.start` is a multiple of MR and
+    /// `cols.start` a multiple of NR.
     ///
     /// # Safety
     /// As for [`Gemm::run`]; no other thread touches this block of C.
@@ -282,16 +263,16 @@ impl Gemm<'_> {
         kern: Microkernel,
         rows: Range<usize>,
         cols: Range<usize>,
-        depth: Range<usize>,
     ) {
         let k = self.k;
-        let kc_step = depth_step(k, bs);
+        // Even depth blocks: 784 becomes 4 x 196 rather than 3 x 256 + 16.
+        let kc_step = k.div_ceil(k.div_ceil(bs.kc));
         PACK.with_borrow_mut(|(abuf, bbuf)| {
             // LOOP 5: panels of NC columns.
             for jc in cols.clone().step_by(bs.nc) {
                 let nc = bs.nc.min(cols.end - jc);
                 // LOOP 4: depth blocks of KC.
-                for p0 in depth.clone().step_by(kc_step) {
+                for p0 in (0..k).step_by(kc_step) {
                     let kc = kc_step.min(k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
                     let b_depth = self.tb == Transpose::Yes;
@@ -359,12 +340,6 @@ impl Gemm<'_> {
             }
         }
     }
-}
-
-/// The depth of the KC blocks for depth `k`: as even as they can be, so 784 becomes 4 x 196
-/// rather than 3 x 256 + 16.
-fn depth_step(k: usize, bs: BlockSizes) -> usize {
-    k.div_ceil(k.div_ceil(bs.kc))
 }
 
 /// Largest MR x NR of any path (12 x 32).

@@ -61,12 +61,6 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 /// splitting costs a few microseconds of rayon wake-up, more than it saves.
 pub const PARALLEL_MIN_FLOPS: usize = 4_000_000;
 
-/// From this many floating-point operations per depth block on, a parallel sgemm forks and
-/// joins once per depth block instead of once per call (see `Gemm::run`): a fork-join costs
-/// a few microseconds, under 1% of a block this big on two cores. 128x784x512 (26 MFLOP a
-/// block) stays with one; 512³ (134 MFLOP a block) and up take one per block.
-pub const PARALLEL_STAGE_MIN_FLOPS: usize = 64_000_000;
-
 /// At or below this many rows of C (with B not transposed), sgemm skips packing and streams
 /// B row by row, one fused multiply-add sweep per element of A: packing a 784 x 512 B for one
 /// image costs ten times the arithmetic.
