@@ -1,7 +1,7 @@
 //! Interleaved sgemm comparison: mathblocks, faer and matrixmultiply called round-robin on the
-//! same inputs, so host speed drift hits every candidate alike; prints best-call and median
-//! GFLOP/s (with the percentage of an FMA-peak probe measured in the same run, and the time
-//! per call in µs), each cell `best / median`. NN shapes also time `dense_forward` with bias
+//! same inputs (the order turning each round), so host speed drift hits every candidate
+//! alike; prints best-call and median GFLOP/s (with the percentage of an FMA-peak probe
+//! measured in the same run, and the time per call in µs), each cell `best / median`. NN shapes also time `dense_forward` with bias
 //! and relu, whose epilogue should cost nothing over the plain sgemm.
 //!
 //! `cargo bench --bench interleaved [-- THREADS [SECONDS_PER_SHAPE]]` (default: 1 and 2 threads).
@@ -158,11 +158,17 @@ fn main() {
             // One call per candidate per round, until the budget is spent; the whole loop runs
             // inside the pool so no call pays for a hop into it.
             pool.install(|| {
+                let mut round = 0;
                 while start.elapsed() < budget || times[0].len() < 5 {
-                    for (which, v) in times.iter_mut().enumerate() {
+                    // The order turns by one each round, so that no candidate always follows
+                    // the same one: a multi-threaded call leaves rayon's workers awake or
+                    // asleep for the next.
+                    round += 1;
+                    for which in (0..4).map(|i| (i + round) % 4) {
                         if which == 3 && !dense {
                             continue;
                         }
+                        let v = &mut times[which];
                         // Wake rayon's workers first: after the single-threaded
                         // matrixmultiply call they have gone to sleep, and the candidate that
                         // follows it would otherwise pay their wake-up.
