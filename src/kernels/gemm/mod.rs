@@ -74,7 +74,7 @@ mod small_k;
 
 use super::Transpose;
 use kernel::{Isa, Microkernel, Store};
-use pack::{PACK, pack_panels};
+use pack::{PACK, pack_panels, transpose};
 use params::{BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -214,6 +214,38 @@ impl Gemm<'_> {
             // SAFETY: disjoint row blocks of C; forwarded contract.
             unsafe { rows_fn(isa, self, b, ldb, t * per..((t + 1) * per).min(m)) }
         });
+    }
+
+    /// [`Gemm::split_rows`] with B as stored when `as_stored`, else with the transpose of B's
+    /// storage (k x n when B is not transposed, n x k when it is), copied into this thread's B
+    /// scratch.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`], and as `rows_fn` requires of op(B) in the layout chosen.
+    pub(super) unsafe fn split_rows_b(
+        &self,
+        isa: Isa,
+        rows_fn: RowsFn,
+        unit: usize,
+        as_stored: bool,
+    ) {
+        if as_stored {
+            // SAFETY: forwarded contract.
+            return unsafe { self.split_rows(isa, rows_fn, unit, self.b, self.ldb) };
+        }
+        // B's storage is `rows x cols` with row stride ldb.
+        let (rows, cols) = match self.tb {
+            Transpose::No => (self.k, self.n),
+            Transpose::Yes => (self.n, self.k),
+        };
+        // Borrow the packing buffer by value rather than holding the thread-local borrowed
+        // across rayon's join, where this thread may run another sgemm's task.
+        let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
+        let bt = buf.get(rows * cols);
+        transpose(bt, rows, self.b, self.ldb, rows, cols);
+        // SAFETY: forwarded contract; bt holds cols rows of `rows` floats.
+        unsafe { self.split_rows(isa, rows_fn, unit, bt, rows) };
+        PACK.with_borrow_mut(|(_, b)| *b = buf);
     }
 
     /// The small-m path on the columns `cols` of C, compiled for `isa`.

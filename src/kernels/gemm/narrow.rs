@@ -9,7 +9,6 @@
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
-use super::pack::{PACK, transpose};
 use super::params::{NARROW_N, NARROW_TILE_COLS, NARROW_TILE_ROWS};
 use crate::kernels::Transpose;
 use std::ops::Range;
@@ -20,20 +19,10 @@ impl Gemm<'_> {
     /// # Safety
     /// As for [`Gemm::run`].
     pub(super) unsafe fn narrow(&self, isa: Isa) {
-        let (n, k) = (self.n, self.k);
-        if self.tb == Transpose::Yes {
-            // SAFETY: forwarded contract; op(B)ᵀ is B, rows of k floats with stride ldb.
-            unsafe { self.split_rows(isa, narrow_rows, NARROW_TILE_ROWS, self.b, self.ldb) };
-            return;
-        }
-        // Borrow the packing buffer by value rather than holding the thread-local borrowed
-        // across rayon's join, where this thread may run another sgemm's task.
-        let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
-        let bt = buf.get(n * k);
-        transpose(bt, k, self.b, self.ldb, k, n);
-        // SAFETY: forwarded contract; bt holds n rows of k floats.
-        unsafe { self.split_rows(isa, narrow_rows, NARROW_TILE_ROWS, bt, k) };
-        PACK.with_borrow_mut(|(_, b)| *b = buf);
+        // The row loop wants op(B)ᵀ: n rows of k floats, which B is when transposed.
+        let as_stored = self.tb == Transpose::Yes;
+        // SAFETY: forwarded contract.
+        unsafe { self.split_rows_b(isa, narrow_rows, NARROW_TILE_ROWS, as_stored) };
     }
 }
 

@@ -23,20 +23,10 @@ impl Gemm<'_> {
     /// # Safety
     /// As for [`Gemm::run`].
     pub(super) unsafe fn small_k(&self, isa: Isa) {
-        let (n, k) = (self.n, self.k);
-        if self.tb == Transpose::No {
-            // SAFETY: forwarded contract; op(B) is B, k rows of n floats with stride ldb.
-            unsafe { self.split_rows(isa, small_k_rows, SMALL_K_TILE_ROWS, self.b, self.ldb) };
-            return;
-        }
-        // Borrow the packing buffer by value rather than holding the thread-local borrowed
-        // across rayon's join, where this thread may run another sgemm's task.
-        let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
-        let bk = buf.get(k * n);
-        transpose(bk, n, self.b, self.ldb, n, k);
-        // SAFETY: forwarded contract; bk holds k rows of n floats.
-        unsafe { self.split_rows(isa, small_k_rows, SMALL_K_TILE_ROWS, bk, n) };
-        PACK.with_borrow_mut(|(_, b)| *b = buf);
+        // The row loop wants op(B): k rows of n floats, which B is when not transposed.
+        let as_stored = self.tb == Transpose::No;
+        // SAFETY: forwarded contract.
+        unsafe { self.split_rows_b(isa, small_k_rows, SMALL_K_TILE_ROWS, as_stored) };
     }
 
     /// Runs a problem with A transposed and few columns of C (`n <= NARROW_N`), such as a
