@@ -139,6 +139,22 @@ pub fn sgemm(
     unsafe { g.run(isa()) }
 }
 
+/// A raw pointer to an output that the tasks of one rayon split share, each writing its own
+/// disjoint part of it.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub(crate) *mut f32);
+// SAFETY: the tasks of one call write disjoint parts of the output.
+unsafe impl Send for SharedOut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    // A method, not `.0`: closures capture whole `SharedOut`s, which are Sync, not the field.
+    pub(crate) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Floats a `rows x cols` matrix with row stride `ld` occupies.
 pub(crate) fn matrix_len(rows: usize, cols: usize, ld: usize) -> usize {
     if rows == 0 || cols == 0 {

@@ -103,15 +103,7 @@ pub fn sparse_weight_grad(
     in_dim: usize,
     out_dim: usize,
 ) {
-    for p in 0..in_dim {
-        for j in 0..out_dim {
-            let mut sum = 0.0f32;
-            for r in 0..batch {
-                sum += x[r * in_dim + p] * dy[r * out_dim + j];
-            }
-            dw[p * out_dim + j] = sum;
-        }
-    }
+    sparse_weight_grad_rows(x, dy, dw, batch, in_dim, out_dim, 0..in_dim);
 }
 
 /// Reference for [`super::sparse_weight_grad_rows`]: rows `rows` of

@@ -24,7 +24,7 @@
 use super::gemm::kernel::{Isa, Vector, isa};
 use super::gemm::pack::Scratch as Scratch64;
 use super::gemm::params::{PARALLEL_MIN_FLOPS, SPARSE_L1_BLOCK_BYTES, SPARSE_PACK_MIN_ROWS};
-use super::{Activation, check_len, check_matrix};
+use super::{Activation, SharedOut, check_len, check_matrix};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -663,21 +663,6 @@ unsafe fn dispatch(isa: Isa, piece: Piece, out: *mut f32) {
     SCRATCH.with_borrow_mut(|t| *t = s);
 }
 
-/// A raw output pointer that rayon's tasks may share: each writes its own rows.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: the pieces of one call write disjoint rows of the output.
-unsafe impl Send for Out {}
-// SAFETY: as above.
-unsafe impl Sync for Out {}
-
-impl Out {
-    // A method, not `.0`: closures capture whole `Out`s, which are Sync, not the raw field.
-    fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// Splits `0..len` into one range per thread when `dense_flops` pays for the split, and runs
 /// `make(range)` on each; every output element is computed the same way whatever the split.
 fn split<'a>(
@@ -687,7 +672,7 @@ fn split<'a>(
     make: impl Fn(Range<usize>) -> Piece<'a> + Sync,
 ) {
     let isa = isa();
-    let out = Out(out);
+    let out = SharedOut(out);
     let threads = crate::kernels::threads();
     if threads < 2 || len < 2 || dense_flops < PARALLEL_MIN_FLOPS {
         // SAFETY: the wrappers checked every length; the whole output belongs to this call.

@@ -12,7 +12,7 @@ use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::pack::{PACK, transpose};
 use super::params::{PARALLEL_MIN_FLOPS, SMALL_K_TILE_ROWS};
-use crate::kernels::Transpose;
+use crate::kernels::{SharedOut, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -72,7 +72,7 @@ impl Gemm<'_> {
         } else {
             m.div_ceil(threads).div_ceil(64) * 64
         };
-        let scratch = Scratch(t.as_mut_ptr());
+        let scratch = SharedOut(t.as_mut_ptr());
         let part = |i0: usize| {
             let cols = i0..(i0 + per).min(m);
             let sub = Gemm {
@@ -124,22 +124,6 @@ impl Gemm<'_> {
             }
         }
         PACK.with_borrow_mut(|(a, _)| *a = buf);
-    }
-}
-
-/// The scratch of [`Gemm::transposed_narrow`], shared by the threads that write its disjoint
-/// column blocks.
-#[derive(Clone, Copy)]
-struct Scratch(*mut f32);
-// SAFETY: the threads of one call write disjoint columns.
-unsafe impl Send for Scratch {}
-// SAFETY: as above.
-unsafe impl Sync for Scratch {}
-
-impl Scratch {
-    // A method, not `.0`: closures capture whole `Scratch`es, which are Sync, not the field.
-    fn ptr(self) -> *mut f32 {
-        self.0
     }
 }
 
