@@ -292,6 +292,48 @@ fn sgemm_exact_block_boundaries() {
     }
 }
 
+/// The narrow path (n <= NARROW_N, A as stored) picks its register tiles from n and from the
+/// size of A: every column count, row counts around its blocks of four and six rows, and an A
+/// just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.
+#[test]
+fn sgemm_narrow_every_width_and_blocking() {
+    let mut rng = Rng::new(7);
+    let stream_rows = 100;
+    let stream_k = kernels::params::NARROW_STREAM_BYTES / 4 / stream_rows + 9;
+    let shapes = [
+        (1, 9),
+        (2, 17),
+        (3, 8),
+        (4, 1),
+        (5, 9),
+        (6, 33),
+        (7, 7),
+        (9, 9),
+        (11, 17),
+        (13, 9),
+        (stream_rows, stream_k),
+    ];
+    let mut count = 0usize;
+    for tb in [Transpose::No, Transpose::Yes] {
+        for n in 1..=kernels::params::NARROW_N {
+            for &(m, k) in &shapes {
+                Case {
+                    ta: Transpose::No,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha: ALPHAS[count % 3],
+                    beta: BETAS_EXACT[(count / 3) % 2],
+                    pad: count % 2,
+                }
+                .check(&mut rng, true);
+                count += 1;
+            }
+        }
+    }
+}
+
 #[test]
 fn sgemm_random_within_error_model() {
     let mut rng = Rng::new(3);

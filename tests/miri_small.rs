@@ -38,14 +38,16 @@ fn sgemm_paths_on_small_shapes() {
         );
     }
     let mut rng = Rng::new(1);
-    // 1..3 rows take the small-m path, n <= 12 the narrow path (A transposed: the transposed
-    // small-depth product), k <= 16 the small-depth path (with 6-, 4-, 2- and 1-row tiles and
-    // single columns), the rest the packed path with partial edge tiles.
+    // 1..3 rows take the small-m path, n <= 12 the narrow path (4 x 3 and 2 x 5 tiles; A
+    // transposed: the transposed small-depth product), k <= 16 the small-depth path (with 6-,
+    // 4-, 2- and 1-row tiles and single columns), the rest the packed path with partial edge
+    // tiles.
     let dims = [
         (0, 3, 2),
         (2, 5, 3),
         (5, 13, 9),
         (7, 3, 17),
+        (9, 10, 11),
         (9, 17, 4),
         (13, 20, 11),
         (13, 20, 19),

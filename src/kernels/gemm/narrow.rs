@@ -9,7 +9,7 @@
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
-use super::params::{NARROW_N, NARROW_TILE_COLS, NARROW_TILE_ROWS};
+use super::params::{NARROW_BLOCK_ROWS, NARROW_N, NARROW_STREAM_BYTES, NARROW_TILE_COLS};
 use crate::kernels::Transpose;
 use std::ops::Range;
 
@@ -22,47 +22,69 @@ impl Gemm<'_> {
         // The row loop wants op(B)ᵀ: n rows of k floats, which B is when transposed.
         let as_stored = self.tb == Transpose::Yes;
         // SAFETY: forwarded contract.
-        unsafe { self.split_rows_b(isa, narrow_rows, NARROW_TILE_ROWS, as_stored) };
+        unsafe { self.split_rows_b(isa, narrow_rows, NARROW_BLOCK_ROWS, as_stored) };
     }
 }
 
 rows_on_isa!(narrow_rows, rows_body);
 
-const R: usize = NARROW_TILE_ROWS;
-const C: usize = NARROW_TILE_COLS;
-
-/// Blocks of R x C elements; leftover rows two or one at a time, a leftover column alone.
+/// Blocks of rows by column tiles, in one of two shapes:
+/// - while the rows of A this call reads fit in L2 ([`NARROW_STREAM_BYTES`]), blocks of
+///   [`NARROW_BLOCK_ROWS`] rows with tiles up to [`NARROW_TILE_COLS`] wide: the fewest loads
+///   per FMA;
+/// - beyond that, and for one or two columns, blocks of six rows with tiles up to two wide:
+///   six rows of A stream from memory at once, which keeps more cache misses in flight.
+///
+/// Leftover rows go two or one at a time. Each element's sum is formed the same way in every
+/// shape, so the choice never changes a result.
 ///
 /// # Safety
 /// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `V`'s instructions are
 /// supported.
 #[inline(always)]
 unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
-    let n = g.n;
+    let a_bytes = rows.len() * g.k * size_of::<f32>();
+    // SAFETY: forwarded contract.
+    unsafe {
+        if g.n <= 2 || a_bytes > NARROW_STREAM_BYTES {
+            blocks::<V, 6>(g, bt, ldbt, rows, 2)
+        } else {
+            blocks::<V, NARROW_BLOCK_ROWS>(g, bt, ldbt, rows, NARROW_TILE_COLS)
+        }
+    }
+}
+
+/// [`rows_body`] with blocks of `H` rows and column tiles at most `max_w` wide.
+///
+/// # Safety
+/// As for [`rows_body`].
+#[inline(always)]
+unsafe fn blocks<V: Vector, const H: usize>(
+    g: &Gemm,
+    bt: &[f32],
+    ldbt: usize,
+    rows: Range<usize>,
+    max_w: usize,
+) {
+    let (widths, count) = column_tiles(g.n, max_w);
     let mut i = rows.start;
     // The sums of one block of rows, stored through the epilogue a whole row at a time.
-    let mut sums = [[0f32; NARROW_N]; R];
-    // SAFETY (whole body): every dot_tile reads rows i..i+h of A (k floats each, inside `a`
-    // as checked by the public wrapper) and rows j..j+w of bt; `store` writes inside C.
+    let mut sums = [[0f32; NARROW_N]; H];
+    // SAFETY (whole body): every tile reads rows i..i+h of A (k floats each, inside `a` as
+    // checked by the public wrapper) and rows j..j+w of bt; `store` writes inside C.
     unsafe {
         while i < rows.end {
-            // Leftover rows go two at a time where they can: a one-row tile has only two
-            // independent sums, too few to cover the latency of the FMA.
             let h = match rows.end - i {
-                left if left >= R => R,
+                left if left >= H => H,
                 left if left >= 2 => 2,
                 _ => 1,
             };
             let mut j = 0;
-            while j < n {
-                let w = if n - j >= C { C } else { 1 };
-                match (h, w) {
-                    (R, C) => put(&mut sums, j, dot_tile::<V, R, C>(g, i, bt, ldbt, j)),
-                    (R, _) => put(&mut sums, j, dot_tile::<V, R, 1>(g, i, bt, ldbt, j)),
-                    (2, C) => put(&mut sums, j, dot_tile::<V, 2, C>(g, i, bt, ldbt, j)),
-                    (2, _) => put(&mut sums, j, dot_tile::<V, 2, 1>(g, i, bt, ldbt, j)),
-                    (_, C) => put(&mut sums, j, dot_tile::<V, 1, C>(g, i, bt, ldbt, j)),
-                    _ => put(&mut sums, j, dot_tile::<V, 1, 1>(g, i, bt, ldbt, j)),
+            for &w in &widths[..count] {
+                match h {
+                    2 => block::<V, 2>(&mut sums, g, i, bt, ldbt, j, w),
+                    1 => block::<V, 1>(&mut sums, g, i, bt, ldbt, j, w),
+                    _ => block::<V, H>(&mut sums, g, i, bt, ldbt, j, w),
                 }
                 j += w;
             }
@@ -72,10 +94,63 @@ unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<us
     }
 }
 
+/// Splits n columns into tiles at most `max_w` wide, as even as possible (with `max_w` 5: 10
+/// is 5 + 5, 6 is 3 + 3, 11 is 4 + 4 + 3); returns the widths and their count.
+fn column_tiles(n: usize, max_w: usize) -> ([usize; NARROW_N], usize) {
+    let count = n.div_ceil(max_w);
+    let mut widths = [0; NARROW_N];
+    for (t, w) in widths[..count].iter_mut().enumerate() {
+        // The first n % count tiles take one column more than the rest.
+        *w = n / count + usize::from(t < n % count);
+    }
+    (widths, count)
+}
+
+/// The sums of rows `i0..i0 + HH` by columns `j0..j0 + w` (1 <= w <= 5), into `sums`.
+///
+/// A register tile wants about eight independent sums, to cover the FMA's latency, and few
+/// loads per FMA. Up to three columns are one tile of all `HH` rows (4 x 3: 12 sums, 7
+/// loads); four or five go two rows at a time (2 x 5: 10 sums, 7 loads).
+///
+/// # Safety
+/// As for [`dot_tile`].
+#[inline(always)]
+unsafe fn block<V: Vector, const HH: usize>(
+    sums: &mut [[f32; NARROW_N]],
+    g: &Gemm,
+    i0: usize,
+    bt: &[f32],
+    ldbt: usize,
+    j0: usize,
+    w: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        match w {
+            1 => put(sums, j0, dot_tile::<V, HH, 1>(g, i0, bt, ldbt, j0)),
+            2 => put(sums, j0, dot_tile::<V, HH, 2>(g, i0, bt, ldbt, j0)),
+            3 => put(sums, j0, dot_tile::<V, HH, 3>(g, i0, bt, ldbt, j0)),
+            _ if HH == 1 => match w {
+                4 => put(sums, j0, dot_tile::<V, 1, 4>(g, i0, bt, ldbt, j0)),
+                _ => put(sums, j0, dot_tile::<V, 1, 5>(g, i0, bt, ldbt, j0)),
+            },
+            _ => {
+                for r in (0..HH).step_by(2) {
+                    let s = &mut sums[r..];
+                    match w {
+                        4 => put(s, j0, dot_tile::<V, 2, 4>(g, i0 + r, bt, ldbt, j0)),
+                        _ => put(s, j0, dot_tile::<V, 2, 5>(g, i0 + r, bt, ldbt, j0)),
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Copies a tile's sums into the block's, at column `j0`.
 #[inline(always)]
 fn put<const RR: usize, const CC: usize>(
-    sums: &mut [[f32; NARROW_N]; R],
+    sums: &mut [[f32; NARROW_N]],
     j0: usize,
     tile: [[f32; CC]; RR],
 ) {
@@ -114,12 +189,17 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
             }
             p += V::LANES;
         }
-        // The lane sums four accumulators at a time (bit for bit `reduce_sum` of each), then
+        // The lane sums eight or four accumulators at a time (bit for bit `reduce_sum` of
+        // each), then
         // the tail of k past the last whole vector.
         let mut out = [[0f32; CC]; RR];
         let flat: &[V] = acc.as_flattened();
         let mut sums = [0f32; 64];
         let mut e = 0;
+        while e + 8 <= RR * CC {
+            sums[e..e + 8].copy_from_slice(&V::reduce8(std::array::from_fn(|t| flat[e + t])));
+            e += 8;
+        }
         while e + 4 <= RR * CC {
             sums[e..e + 4].copy_from_slice(&V::reduce4(std::array::from_fn(|t| flat[e + t])));
             e += 4;

@@ -74,8 +74,9 @@ pub const SMALL_M_PARALLEL_MIN_B: usize = 1 << 16;
 /// a 16- or 32-column register tile would leave most of its lanes idle.
 pub const NARROW_N: usize = 12;
 
-/// Rows of C per block of the narrow path.
-pub const NARROW_TILE_ROWS: usize = 6;
+/// Rows of C per block of the narrow path: one register tile of up to three columns, or two
+/// of four or five (see `gemm/narrow.rs`).
+pub const NARROW_BLOCK_ROWS: usize = 4;
 
 /// At or below this depth (and with C wider than [`NARROW_N`] columns), sgemm skips packing
 /// A and runs the small-depth path (see `gemm/small_k.rs`): with a few steps per microkernel
@@ -86,9 +87,16 @@ pub const SMALL_K: usize = 16;
 /// accumulators, two B vectors and a broadcast in 16 registers).
 pub const SMALL_K_TILE_ROWS: usize = 6;
 
-/// Columns of C per block of the narrow path: `NARROW_TILE_ROWS x NARROW_TILE_COLS`
-/// accumulators plus the row and column vectors fit in 16 registers.
-pub const NARROW_TILE_COLS: usize = 2;
+/// Above this many bytes of A per thread, the narrow path reads A in blocks of six rows
+/// rather than [`NARROW_BLOCK_ROWS`]: A then streams from memory, and six rows at once keep
+/// more misses in flight (10000x512x10 ran 15-25% faster so; 128x512x10, whose A is 256 KB,
+/// 3-5% slower). The L2 of a Zen 3 core.
+pub const NARROW_STREAM_BYTES: usize = 512 * 1024;
+
+/// Widest register tile of the narrow path, in columns of C: a 2 x 5 tile has 10
+/// accumulators and 7 loads per step of 8 FMA lanes (16 ymm registers hold it); at 128x512x10
+/// it measured 5% faster than the 6 x 2 tile it replaced.
+pub const NARROW_TILE_COLS: usize = 5;
 
 /// At or below this fraction of nonzero inputs, a dense layer's input products are cheaper
 /// through `sparse_dense_forward` and `sparse_weight_grad` than through sgemm (measured with
