@@ -189,17 +189,12 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
             }
             p += V::LANES;
         }
-        // The lane sums eight or four accumulators at a time (bit for bit `reduce_sum` of
-        // each), then
+        // The lane sums four accumulators at a time (bit for bit `reduce_sum` of each), then
         // the tail of k past the last whole vector.
         let mut out = [[0f32; CC]; RR];
         let flat: &[V] = acc.as_flattened();
         let mut sums = [0f32; 64];
         let mut e = 0;
-        while e + 8 <= RR * CC {
-            sums[e..e + 8].copy_from_slice(&V::reduce8(std::array::from_fn(|t| flat[e + t])));
-            e += 8;
-        }
         while e + 4 <= RR * CC {
             sums[e..e + 4].copy_from_slice(&V::reduce4(std::array::from_fn(|t| flat[e + t])));
             e += 4;

@@ -78,6 +78,18 @@ pub const NARROW_N: usize = 12;
 /// of four or five (see `gemm/narrow.rs`).
 pub const NARROW_BLOCK_ROWS: usize = 4;
 
+/// Above this many bytes of A per thread, the narrow path reads A in blocks of six rows with
+/// tiles two columns wide, rather than in blocks of [`NARROW_BLOCK_ROWS`] with wider tiles: A
+/// then streams from memory, and six rows at once keep more misses in flight. In an A/B within
+/// one process, 10000x512x10 on two threads took 1,250-1,440 µs so against 1,600-1,710 µs
+/// with 2 x 5 tiles. The L2 of a Zen 3 core.
+pub const NARROW_STREAM_BYTES: usize = 512 * 1024;
+
+/// Widest register tile of the narrow path, in columns of C: a 2 x 5 tile has 10
+/// accumulators and 7 loads per 10 FMAs (16 ymm registers hold it). At 128x512x10, in an A/B
+/// within one process, 16.7-17.2 µs against 18.1-18.4 µs for the 6 x 2 tiles it replaced.
+pub const NARROW_TILE_COLS: usize = 5;
+
 /// At or below this depth (and with C wider than [`NARROW_N`] columns), sgemm skips packing
 /// A and runs the small-depth path (see `gemm/small_k.rs`): with a few steps per microkernel
 /// call, the call's fixed costs weigh as much as its arithmetic.
@@ -86,17 +98,6 @@ pub const SMALL_K: usize = 16;
 /// Rows of C per register tile of the small-depth path (by two vectors of columns: 12
 /// accumulators, two B vectors and a broadcast in 16 registers).
 pub const SMALL_K_TILE_ROWS: usize = 6;
-
-/// Above this many bytes of A per thread, the narrow path reads A in blocks of six rows
-/// rather than [`NARROW_BLOCK_ROWS`]: A then streams from memory, and six rows at once keep
-/// more misses in flight (10000x512x10 ran 15-25% faster so; 128x512x10, whose A is 256 KB,
-/// 3-5% slower). The L2 of a Zen 3 core.
-pub const NARROW_STREAM_BYTES: usize = 512 * 1024;
-
-/// Widest register tile of the narrow path, in columns of C: a 2 x 5 tile has 10
-/// accumulators and 7 loads per step of 8 FMA lanes (16 ymm registers hold it); at 128x512x10
-/// it measured 5% faster than the 6 x 2 tile it replaced.
-pub const NARROW_TILE_COLS: usize = 5;
 
 /// At or below this fraction of nonzero inputs, a dense layer's input products are cheaper
 /// through `sparse_dense_forward` and `sparse_weight_grad` than through sgemm (measured with

@@ -96,37 +96,6 @@ impl Vector for V8 {
             [out[0], out[4], out[1], out[5]]
         }
     }
-    #[inline(always)]
-    unsafe fn reduce8(v: [Self; 8]) -> [f32; 8] {
-        // `reduce_sum`'s order for eight vectors: h = lo + hi per vector, then
-        // (h0 + h2) + (h1 + h3).
-        // SAFETY: the feature is enabled in the caller (see the impl comment).
-        unsafe {
-            let v = v.map(|x| x.0);
-            // [h(v[2t]) | h(v[2t+1])]: one vector's lo + hi per 128-bit half.
-            let p: [__m256; 4] = std::array::from_fn(|t| {
-                let (a, b) = (v[2 * t], v[2 * t + 1]);
-                _mm256_add_ps(
-                    _mm256_permute2f128_ps::<0x20>(a, b),
-                    _mm256_permute2f128_ps::<0x31>(a, b),
-                )
-            });
-            // Per half: [x0 + x2, x1 + x3, y0 + y2, y1 + y3] for x = p[2u], y = p[2u + 1].
-            let q: [__m256; 2] = std::array::from_fn(|u| {
-                let (x, y) = (p[2 * u], p[2 * u + 1]);
-                _mm256_add_ps(
-                    _mm256_shuffle_ps::<0b01_00_01_00>(x, y),
-                    _mm256_shuffle_ps::<0b11_10_11_10>(x, y),
-                )
-            });
-            // Per half: the pairwise sums, vectors (0, 2, 4, 6) low and (1, 3, 5, 7) high.
-            let s = _mm256_hadd_ps(q[0], q[1]);
-            let s = _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            let mut out = [0f32; 8];
-            _mm256_storeu_ps(out.as_mut_ptr(), s);
-            out
-        }
-    }
 }
 
 /// # Safety
@@ -174,7 +143,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reduce4_and_reduce8_are_reduce_sums_bit_for_bit() {
+    fn reduce4_is_four_reduce_sums_bit_for_bit() {
         if !(std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma"))
         {
@@ -200,18 +169,6 @@ mod tests {
                 let got = V8::reduce4(v);
                 for (t, x) in v.iter().enumerate() {
                     assert_eq!(got[t].to_bits(), x.reduce_sum().to_bits(), "vector {t}");
-                }
-                let more: [[f32; 8]; 4] = std::array::from_fn(|_| std::array::from_fn(|_| next()));
-                let eight: [V8; 8] = std::array::from_fn(|t| {
-                    if t < 4 {
-                        v[t]
-                    } else {
-                        V8::load(more[t - 4].as_ptr())
-                    }
-                });
-                let got = V8::reduce8(eight);
-                for (t, x) in eight.iter().enumerate() {
-                    assert_eq!(got[t].to_bits(), x.reduce_sum().to_bits(), "reduce8 {t}");
                 }
             }
             let plain: f32 = lanes[0].iter().sum();

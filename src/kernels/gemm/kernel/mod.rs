@@ -127,12 +127,6 @@ pub(crate) trait Vector: Copy {
         // SAFETY: forwarded contract.
         unsafe { v.map(|x| x.reduce_sum()) }
     }
-    /// `[v[0].reduce_sum(), .., v[7].reduce_sum()]`, bit for bit, as [`Vector::reduce4`].
-    #[inline(always)]
-    unsafe fn reduce8(v: [Self; 8]) -> [f32; 8] {
-        // SAFETY: forwarded contract.
-        unsafe { v.map(|x| x.reduce_sum()) }
-    }
 }
 
 /// What the microkernel applies to a tile as it stores it:
