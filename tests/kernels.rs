@@ -334,6 +334,37 @@ fn sgemm_narrow_every_width_and_blocking() {
     }
 }
 
+/// Every height of a bottom-edge tile (1..=MR rows, which the microkernel computes alone), at
+/// full and partial tile width, on the packed path (k past SMALL_K, n past NARROW_N; B
+/// transposed so that a few rows do not take the small-m path).
+#[test]
+fn sgemm_exact_every_edge_height() {
+    let mut rng = Rng::new(8);
+    let bs = kernels::isa().block_sizes();
+    let mut count = 0usize;
+    for m in 1..=2 * bs.mr {
+        for n in [32, 37] {
+            for (ta, tb) in [
+                (Transpose::No, Transpose::Yes),
+                (Transpose::Yes, Transpose::No),
+            ] {
+                Case {
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k: 20,
+                    alpha: [1.0, -2.5][count % 2],
+                    beta: BETAS_EXACT[(count / 2) % 2],
+                    pad: count % 3,
+                }
+                .check(&mut rng, true);
+                count += 1;
+            }
+        }
+    }
+}
+
 #[test]
 fn sgemm_random_within_error_model() {
     let mut rng = Rng::new(3);

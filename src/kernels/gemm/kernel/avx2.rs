@@ -99,9 +99,11 @@ impl Vector for V8 {
 }
 
 /// # Safety
-/// The CPU supports AVX2 and FMA; the pointer contract of [`tile`] holds for MR = 6, NR = 16.
+/// The CPU supports AVX2 and FMA; the pointer contract of [`tile`] holds for MR = 6, NR = 16
+/// (`AS` = 6); `h` rows of the tile are computed (1..=6; others mean 6).
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn kernel(
+    h: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -110,7 +112,16 @@ pub(crate) unsafe fn kernel(
     st: Store,
 ) {
     // SAFETY: forwarded contract; the target features are enabled on this function.
-    unsafe { tile::<V8, 6, 2>(kc, a, b, c, ldc, st) }
+    unsafe {
+        match h {
+            1 => tile::<V8, 1, 2, 6>(kc, a, b, c, ldc, st),
+            2 => tile::<V8, 2, 2, 6>(kc, a, b, c, ldc, st),
+            3 => tile::<V8, 3, 2, 6>(kc, a, b, c, ldc, st),
+            4 => tile::<V8, 4, 2, 6>(kc, a, b, c, ldc, st),
+            5 => tile::<V8, 5, 2, 6>(kc, a, b, c, ldc, st),
+            _ => tile::<V8, 6, 2, 6>(kc, a, b, c, ldc, st),
+        }
+    }
 }
 
 /// Independent FMA chains, for measuring this path's peak (benchmarks only): `iters` rounds of

@@ -80,9 +80,11 @@ impl Vector for V16 {
 }
 
 /// # Safety
-/// The CPU supports AVX-512F; the pointer contract of [`tile`] holds for MR = 12, NR = 32.
+/// The CPU supports AVX-512F; the pointer contract of [`tile`] holds for MR = 12, NR = 32
+/// (`AS` = 12); `h` rows of the tile are computed (1..=12; others mean 12).
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn kernel(
+    h: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -91,7 +93,22 @@ pub(crate) unsafe fn kernel(
     st: Store,
 ) {
     // SAFETY: forwarded contract; the target features are enabled on this function.
-    unsafe { tile::<V16, 12, 2>(kc, a, b, c, ldc, st) }
+    unsafe {
+        match h {
+            1 => tile::<V16, 1, 2, 12>(kc, a, b, c, ldc, st),
+            2 => tile::<V16, 2, 2, 12>(kc, a, b, c, ldc, st),
+            3 => tile::<V16, 3, 2, 12>(kc, a, b, c, ldc, st),
+            4 => tile::<V16, 4, 2, 12>(kc, a, b, c, ldc, st),
+            5 => tile::<V16, 5, 2, 12>(kc, a, b, c, ldc, st),
+            6 => tile::<V16, 6, 2, 12>(kc, a, b, c, ldc, st),
+            7 => tile::<V16, 7, 2, 12>(kc, a, b, c, ldc, st),
+            8 => tile::<V16, 8, 2, 12>(kc, a, b, c, ldc, st),
+            9 => tile::<V16, 9, 2, 12>(kc, a, b, c, ldc, st),
+            10 => tile::<V16, 10, 2, 12>(kc, a, b, c, ldc, st),
+            11 => tile::<V16, 11, 2, 12>(kc, a, b, c, ldc, st),
+            _ => tile::<V16, 12, 2, 12>(kc, a, b, c, ldc, st),
+        }
+    }
 }
 
 /// Independent FMA chains, for measuring this path's peak (benchmarks only): `iters` rounds of

@@ -140,18 +140,27 @@ pub(crate) struct Store {
 }
 
 /// The microkernel signature: `kc` steps of packed A (`MR` floats a step) times packed B (`NR`
-/// floats a step) into the full `MR x NR` tile at `c` (row stride `ldc`).
-pub(crate) type Microkernel =
-    unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, st: Store);
+/// floats a step) into the first `h` rows (1 <= h <= MR) of the `MR x NR` tile at `c` (row
+/// stride `ldc`). A tile of fewer rows, at the bottom edge of C, costs less than a full one.
+pub(crate) type Microkernel = unsafe fn(
+    h: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+);
 
-/// The generic register tile: `MR` rows by `NV` vectors of columns.
+/// The generic register tile: `MR` rows by `NV` vectors of columns, from a packed A whose
+/// micro-panel holds `AS >= MR` floats a step (the path's MR; more at a bottom-edge tile).
 ///
 /// # Safety
-/// `a` holds `kc * MR` floats, `b` holds `kc * NV * LANES`, `c` is valid for an `MR x NR` tile
+/// `a` holds `kc * AS` floats, `b` holds `kc * NV * LANES`, `c` is valid for an `MR x NR` tile
 /// with row stride `ldc`, `st.bias` is null or valid for `NR` floats, and `V`'s instructions
 /// are supported (the caller is a `#[target_feature]` wrapper).
 #[inline(always)]
-pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -180,7 +189,7 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
                     row[j] = ai.mul_add(bv[j], row[j]);
                 }
             }
-            a = a.add(MR);
+            a = a.add(AS);
             b = b.add(NV * V::LANES);
         }
         let alpha = V::splat(st.alpha);

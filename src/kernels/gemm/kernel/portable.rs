@@ -56,8 +56,10 @@ impl Vector for W8 {
 }
 
 /// # Safety
-/// The pointer contract of [`tile`] holds for MR = 4, NR = 8.
+/// The pointer contract of [`tile`] holds for MR = 4, NR = 8 (`AS` = 4); `h` rows
+/// of the tile are computed (1..=4; others mean 4).
 pub(crate) unsafe fn kernel(
+    h: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -66,7 +68,14 @@ pub(crate) unsafe fn kernel(
     st: Store,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { tile::<W8, 4, 1>(kc, a, b, c, ldc, st) }
+    unsafe {
+        match h {
+            1 => tile::<W8, 1, 1, 4>(kc, a, b, c, ldc, st),
+            2 => tile::<W8, 2, 1, 4>(kc, a, b, c, ldc, st),
+            3 => tile::<W8, 3, 1, 4>(kc, a, b, c, ldc, st),
+            _ => tile::<W8, 4, 1, 4>(kc, a, b, c, ldc, st),
+        }
+    }
 }
 
 /// Independent multiply-add chains on `wide` vectors: `iters * 8 * 16` floating-point
