@@ -10,7 +10,7 @@ mod common;
 
 use mathblocks::kernels::{self, Transpose};
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 struct Shape {
     name: &'static str,
@@ -92,6 +92,12 @@ fn shapes() -> Vec<Shape> {
 /// clock: the two-thread figure is what both cores reach together (about 2% below twice one
 /// core here, and less when the host is busy), not twice a one-core run.
 fn peak_gflops(pool: &rayon::ThreadPool) -> f64 {
+    // A new pool's threads may start on one core; half a second of work lets the scheduler
+    // spread them before anything is timed (without it, one run read the one-core figure).
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(500) {
+        black_box(pool.broadcast(|_| kernels::fma_peak_probe(200_000)));
+    }
     let mut best = 0f64;
     for _ in 0..20 {
         let t = Instant::now();
