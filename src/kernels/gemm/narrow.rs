@@ -9,7 +9,10 @@
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
-use super::params::{NARROW_BLOCK_ROWS, NARROW_N, NARROW_STREAM_BYTES, NARROW_TILE_COLS};
+use super::params::{
+    NARROW_BLOCK_ROWS, NARROW_N, NARROW_STREAM_BYTES, NARROW_STREAM_ROWS, NARROW_STREAM_TILE_COLS,
+    NARROW_TILE_COLS,
+};
 use crate::kernels::Transpose;
 use std::ops::Range;
 
@@ -32,8 +35,9 @@ rows_on_isa!(narrow_rows, rows_body);
 /// - while the rows of A this call reads fit in L2 ([`NARROW_STREAM_BYTES`]), blocks of
 ///   [`NARROW_BLOCK_ROWS`] rows with tiles up to [`NARROW_TILE_COLS`] wide: the fewest loads
 ///   per FMA;
-/// - beyond that, and for one or two columns, blocks of six rows with tiles up to two wide:
-///   six rows of A stream from memory at once, which keeps more cache misses in flight.
+/// - beyond that, and for one or two columns, blocks of [`NARROW_STREAM_ROWS`] rows with tiles
+///   up to [`NARROW_STREAM_TILE_COLS`] wide: six rows of A stream from memory at once, which
+///   keeps more cache misses in flight.
 ///
 /// Leftover rows go two or one at a time. Each element's sum is formed the same way in every
 /// shape, so the choice never changes a result.
@@ -47,7 +51,7 @@ unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<us
     // SAFETY: forwarded contract.
     unsafe {
         if g.n <= 2 || a_bytes > NARROW_STREAM_BYTES {
-            blocks::<V, 6>(g, bt, ldbt, rows, 2)
+            blocks::<V, NARROW_STREAM_ROWS>(g, bt, ldbt, rows, NARROW_STREAM_TILE_COLS)
         } else {
             blocks::<V, NARROW_BLOCK_ROWS>(g, bt, ldbt, rows, NARROW_TILE_COLS)
         }

@@ -78,12 +78,20 @@ pub const NARROW_N: usize = 12;
 /// of four or five (see `gemm/narrow.rs`).
 pub const NARROW_BLOCK_ROWS: usize = 4;
 
-/// Above this many bytes of A per thread, the narrow path reads A in blocks of six rows with
-/// tiles two columns wide, rather than in blocks of [`NARROW_BLOCK_ROWS`] with wider tiles: A
-/// then streams from memory, and six rows at once keep more misses in flight. In an A/B within
-/// one process, 10000x512x10 on two threads took 1,250-1,440 µs so against 1,600-1,710 µs
-/// with 2 x 5 tiles. The L2 of a Zen 3 core.
+/// Above this many bytes of A per thread, the narrow path reads A in blocks of
+/// [`NARROW_STREAM_ROWS`] rows with tiles [`NARROW_STREAM_TILE_COLS`] wide, rather than in
+/// blocks of [`NARROW_BLOCK_ROWS`] with wider tiles: A then streams from memory, and six rows
+/// at once keep more misses in flight. In an A/B within one process, 10000x512x10 on two
+/// threads took 1,250-1,440 µs so against 1,600-1,710 µs with 2 x 5 tiles. The L2 of a Zen 3
+/// core.
 pub const NARROW_STREAM_BYTES: usize = 512 * 1024;
+
+/// Rows of C per block of the narrow path while A streams from memory, and for C of one or
+/// two columns at any size (where 6 x 2 and 6 x 1 tiles have the most independent sums).
+pub const NARROW_STREAM_ROWS: usize = 6;
+
+/// Widest register tile of the narrow path while A streams from memory, in columns of C.
+pub const NARROW_STREAM_TILE_COLS: usize = 2;
 
 /// Widest register tile of the narrow path, in columns of C: a 2 x 5 tile has 10
 /// accumulators and 7 loads per 10 FMAs (16 ymm registers hold it). At 128x512x10, in an A/B
