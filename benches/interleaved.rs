@@ -106,13 +106,14 @@ fn concurrent_peak(pool: &rayon::ThreadPool) -> f64 {
     best
 }
 
-/// The peak the percentages of `t` threads are quoted against: the concurrent probe, tried
+/// The peak the percentages of `t` threads are quoted against: `one` for one thread, else the
+/// concurrent probe, tried
 /// up to three times while it reads under 1.5 cores' worth of `one` (the one-thread probe).
 /// On this host it sometimes ran both threads on one core for the whole probe (two runs of
 /// six read 102 GFLOP/s) while sgemm, right after, got both; then `t * one` is used, and said.
 fn peak_gflops(pool: &rayon::ThreadPool, t: usize, one: f64) -> f64 {
     if t == 1 {
-        return concurrent_peak(pool);
+        return one;
     }
     let mut got = 0f64;
     for _ in 0..3 {
@@ -143,7 +144,7 @@ fn main() {
             .num_threads(1)
             .build()
             .unwrap();
-        peak_gflops(&pool, 1, 0.0)
+        concurrent_peak(&pool)
     };
     for &t in &threads {
         let pool = rayon::ThreadPoolBuilder::new()
