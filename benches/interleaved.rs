@@ -106,9 +106,9 @@ fn concurrent_peak(pool: &rayon::ThreadPool) -> f64 {
     best
 }
 
-/// The peak the percentages of `t` threads are quoted against: `one` for one thread, else the
-/// concurrent probe, tried
-/// up to three times while it reads under 1.5 cores' worth of `one` (the one-thread probe).
+/// The peak the percentages of `t` threads are quoted against: `one` (the one-thread probe)
+/// for one thread, else the concurrent probe, tried up to three times while it reads under 1.5
+/// cores' worth of `one`.
 /// On this host it sometimes ran both threads on one core for the whole probe (two runs of
 /// six read 102 GFLOP/s) while sgemm, right after, got both; then `t * one` is used, and said.
 fn peak_gflops(pool: &rayon::ThreadPool, t: usize, one: f64) -> f64 {
