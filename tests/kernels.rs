@@ -513,6 +513,10 @@ fn sgemm_threads_give_serial_bits() {
         // Several depth blocks on each thread, split by rows and by columns.
         (Transpose::No, Transpose::No, 520, 515, 530),
         (Transpose::No, Transpose::Yes, 300, 700, 600),
+        // More columns than one NC panel (2048 floats on AVX2 and portable, 3072 on
+        // AVX-512), split by rows and by columns.
+        (Transpose::No, Transpose::No, 2100, 2100, 20),
+        (Transpose::No, Transpose::Yes, 100, 3200, 40),
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,
@@ -539,6 +543,60 @@ fn sgemm_threads_give_serial_bits() {
         let serial = run(1);
         assert!(serial == run(2), "2 threads differ from 1 at {m}x{n}x{k}");
         assert!(serial == run(3), "3 threads differ from 1 at {m}x{n}x{k}");
+    }
+}
+
+/// The parallel sgemm packs the operand every block needs once, into one buffer, a group of
+/// micro-panels at a time by whichever thread gets there first: a race between packing and
+/// reading would show as a result that differs from the serial one in some runs. (With the
+/// wait for a group another thread is packing removed, this failed in three of four runs.)
+#[test]
+fn sgemm_shared_packing_gives_serial_bits_every_run() {
+    let mut rng = Rng::new(5);
+    for &(ta, m, n, k) in &[
+        (Transpose::No, 1200, 1100, 300), // by rows: packed B shared
+        (Transpose::Yes, 700, 1000, 300), // by columns: packed A shared
+    ] {
+        let (ar, ac) = if ta == Transpose::No { (m, k) } else { (k, m) };
+        let a = matrix(ar, ac, ac, || rng.uniform());
+        let b = matrix(k, n, n, || rng.uniform());
+        let run = |pool: &rayon::ThreadPool| {
+            let mut c = vec![0f32; m * n];
+            pool.install(|| {
+                kernels::sgemm(
+                    ta,
+                    Transpose::No,
+                    m,
+                    n,
+                    k,
+                    1.0,
+                    &a,
+                    ac,
+                    &b,
+                    n,
+                    0.0,
+                    &mut c,
+                    n,
+                )
+            });
+            bitwise(&c)
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let serial = run(&one);
+        for i in 0..40 {
+            let threads = 2 + i % 3;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            assert!(
+                serial == run(&pool),
+                "run {i} on {threads} threads at {m}x{n}x{k} differs from serial"
+            );
+        }
     }
 }
 

@@ -69,6 +69,7 @@ type RowsFn = unsafe fn(Isa, &Gemm, &[f32], usize, Range<usize>);
 pub(crate) mod kernel;
 mod narrow;
 pub(crate) mod pack;
+mod parallel;
 pub mod params;
 mod small_k;
 
@@ -155,32 +156,12 @@ impl Gemm<'_> {
         let kern = kernel::microkernel(isa);
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
-            // SAFETY: forwarded contract; the whole of C.
-            unsafe { self.serial(bs, kern, 0..m, 0..n) };
+            // SAFETY: forwarded contract.
+            unsafe { self.serial(bs, kern) };
             return;
         }
-        // Split C into one block per thread, along rows when there are more rows than columns
-        // (each thread then packs all of B but only its rows of A), else along columns. Splits
-        // fall on multiples of MR / NR, so every tile is the one a serial run would compute and
-        // the result is bit-identical to it.
-        let (len, unit) = if m >= n { (m, bs.mr) } else { (n, bs.nr) };
-        let units = len.div_ceil(unit);
-        let parts = threads.min(units);
-        let per = units.div_ceil(parts) * unit;
-        (0..parts).into_par_iter().for_each(|t| {
-            let r = (t * per).min(len)..((t + 1) * per).min(len);
-            if r.is_empty() {
-                return;
-            }
-            // SAFETY: blocks of different t are disjoint, so no two threads touch one element.
-            unsafe {
-                if m >= n {
-                    self.serial(bs, kern, r, 0..n)
-                } else {
-                    self.serial(bs, kern, 0..m, r)
-                }
-            }
-        });
+        // SAFETY: forwarded contract.
+        unsafe { self.parallel(bs, kern, threads) };
     }
 
     /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
@@ -284,25 +265,17 @@ impl Gemm<'_> {
         }
     }
 
-    /// The BLIS loops over the block `rows x cols` of C. `rows.start` is a multiple of MR and
-    /// `cols.start` a multiple of NR.
+    /// The BLIS loops over all of C, on this thread.
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; no other thread touches this block of C.
-    unsafe fn serial(
-        &self,
-        bs: BlockSizes,
-        kern: Microkernel,
-        rows: Range<usize>,
-        cols: Range<usize>,
-    ) {
-        let k = self.k;
-        // Even depth blocks: 784 becomes 4 x 196 rather than 3 x 256 + 16.
-        let kc_step = k.div_ceil(k.div_ceil(bs.kc));
+    /// As for [`Gemm::run`].
+    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let kc_step = depth_step(k, bs);
         PACK.with_borrow_mut(|(abuf, bbuf)| {
             // LOOP 5: panels of NC columns.
-            for jc in cols.clone().step_by(bs.nc) {
-                let nc = bs.nc.min(cols.end - jc);
+            for jc in (0..n).step_by(bs.nc) {
+                let nc = bs.nc.min(n - jc);
                 // LOOP 4: depth blocks of KC.
                 for p0 in (0..k).step_by(kc_step) {
                     let kc = kc_step.min(k - p0);
@@ -310,7 +283,7 @@ impl Gemm<'_> {
                     let b_depth = self.tb == Transpose::Yes;
                     pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
                     // SAFETY: forwarded contract.
-                    unsafe { self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf) };
+                    unsafe { self.block(bs, kern, 0..m, (jc, nc), (p0, kc), bp, abuf) };
                 }
             }
         });
@@ -333,46 +306,74 @@ impl Gemm<'_> {
         abuf: &mut pack::Scratch,
     ) {
         let a_depth = self.ta == Transpose::No;
-        let last = p0 + kc == self.k;
-        let beta = if p0 == 0 { self.beta } else { 1.0 };
         // LOOP 3: blocks of MC rows.
         for ic in rows.clone().step_by(bs.mc) {
             let mc = bs.mc.min(rows.end - ic);
             let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
             pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
-            // LOOP 2: micro-panels of B (NR columns), kept in L1.
-            for jr in (0..nc).step_by(bs.nr) {
-                let bpanel = bp[jr * kc..].as_ptr();
-                let bias = match self.bias {
-                    Some(b) if last => b[jc + jr..].as_ptr(),
-                    _ => std::ptr::null(),
-                };
-                let st = Store {
-                    alpha: self.alpha,
-                    beta,
-                    bias,
-                    relu: self.relu && last,
-                };
-                // LOOP 1: micro-panels of A (MR rows).
-                for ir in (0..mc).step_by(bs.mr) {
-                    let apanel = ap[ir * kc..].as_ptr();
-                    let (i, j) = (ic + ir, jc + jr);
-                    let (h, w) = (bs.mr.min(rows.end - i), bs.nr.min(jc + nc - j));
-                    // SAFETY: the panels hold kc*MR and kc*NR floats; the tile at (i, j) is
-                    // inside C when full, else `edge_tile` bounds it.
-                    unsafe {
-                        let cp = self.c.add(i * self.ldc + j);
-                        if w == bs.nr {
-                            // A bottom-edge tile (h < MR) computes its h rows only.
-                            kern(h, kc, apanel, bpanel, cp, self.ldc, st);
-                        } else {
-                            edge_tile(bs, kern, kc, apanel, bpanel, cp, self.ldc, (h, w), st);
-                        }
+            // SAFETY: forwarded contract; `ap` holds the packed block.
+            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), ap, bp) };
+        }
+    }
+
+    /// Loops 2..1: the `mc x nc` block of C at (ic, jc) from a packed `mc x kc` block of A
+    /// and a packed `kc x nc` panel of B, at depth p0.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `ap` and `bp` hold the packed block and panel; no other thread
+    /// touches this block of C.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tiles(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        (ic, mc): (usize, usize),
+        (jc, nc): (usize, usize),
+        (p0, kc): (usize, usize),
+        ap: &[f32],
+        bp: &[f32],
+    ) {
+        let last = p0 + kc == self.k;
+        let beta = if p0 == 0 { self.beta } else { 1.0 };
+        // LOOP 2: micro-panels of B (NR columns), kept in L1.
+        for jr in (0..nc).step_by(bs.nr) {
+            let bpanel = bp[jr * kc..].as_ptr();
+            let bias = match self.bias {
+                Some(b) if last => b[jc + jr..].as_ptr(),
+                _ => std::ptr::null(),
+            };
+            let st = Store {
+                alpha: self.alpha,
+                beta,
+                bias,
+                relu: self.relu && last,
+            };
+            // LOOP 1: micro-panels of A (MR rows).
+            for ir in (0..mc).step_by(bs.mr) {
+                let apanel = ap[ir * kc..].as_ptr();
+                let (i, j) = (ic + ir, jc + jr);
+                let (h, w) = (bs.mr.min(ic + mc - i), bs.nr.min(jc + nc - j));
+                // SAFETY: the panels hold kc*MR and kc*NR floats; the tile at (i, j) is
+                // inside C when full, else `edge_tile` bounds it.
+                unsafe {
+                    let cp = self.c.add(i * self.ldc + j);
+                    if w == bs.nr {
+                        // A bottom-edge tile (h < MR) computes its h rows only.
+                        kern(h, kc, apanel, bpanel, cp, self.ldc, st);
+                    } else {
+                        edge_tile(bs, kern, kc, apanel, bpanel, cp, self.ldc, (h, w), st);
                     }
                 }
             }
         }
     }
+}
+
+/// The depth of every block of the shared dimension but the last, which may be shorter: even
+/// blocks of at most KC, so 784 becomes 4 x 196 rather than 3 x 256 + 16. Serial and parallel
+/// runs cut the depth alike, which keeps their results bit-identical.
+fn depth_step(k: usize, bs: BlockSizes) -> usize {
+    k.div_ceil(k.div_ceil(bs.kc))
 }
 
 /// Largest MR x NR of any path (12 x 32).

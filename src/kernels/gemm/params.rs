@@ -61,6 +61,14 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 /// splitting costs a few microseconds of rayon wake-up, more than it saves.
 pub const PARALLEL_MIN_FLOPS: usize = 4_000_000;
 
+/// Blocks of C per thread when sgemm splits over rayon's threads (see `gemm/parallel.rs`):
+/// more blocks than threads let a thread that is slower, or woken late, take fewer of them.
+pub const PARALLEL_BLOCKS_PER_THREAD: usize = 8;
+
+/// Micro-panels of the shared packed operand claimed and packed at a time by one thread in a
+/// parallel sgemm (four NR panels of B span 64 to 128 floats of each of its rows).
+pub const SHARED_PACK_GROUP: usize = 4;
+
 /// At or below this many rows of C (with B not transposed), sgemm skips packing and streams
 /// B row by row, one fused multiply-add sweep per element of A: packing a 784 x 512 B for one
 /// image costs ten times the arithmetic.

@@ -1,0 +1,229 @@
+//! The rayon split of the blocked sgemm: C cut into more blocks than threads, taken as threads
+//! come free, with the operand every block needs packed once for all of them.
+//!
+//! Along rows (m >= n) every block of rows needs all of packed B; along columns, all of packed
+//! A. That shared operand is packed into one buffer, a group of micro-panels at a time: the
+//! first thread to need a group claims it and packs it, a thread that finds it claimed by
+//! another waits for it. Threads that start together pack their halves side by side; a thread
+//! that wakes late finds the packing done. No thread waits for work another has not started,
+//! so rayon may run the blocks in any order, on any number of threads, without a deadlock.
+//!
+//! Blocks are handed out one at a time (`with_max_len(1)`), so a thread that is slower, or
+//! that rayon wakes late, simply takes fewer of them. Blocks fall on multiples of MR (rows)
+//! or NR (columns) and every depth block is the serial one, so the result is bit-identical to
+//! a serial run.
+
+use super::kernel::Microkernel;
+use super::pack::{PACK, pack_panels};
+use super::params::{BlockSizes, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP};
+use super::{Gemm, Transpose};
+use rayon::prelude::*;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// A group of micro-panels nobody has claimed yet.
+const UNCLAIMED: u8 = 0;
+/// A group a thread is packing.
+const PACKING: u8 = 1;
+/// A group that is packed and may be read.
+const PACKED: u8 = 2;
+
+/// The shared operand: op(B) when C is split along rows, op(A) along columns, packed as one
+/// buffer of depth blocks, each holding every micro-panel of that depth.
+struct Shared {
+    /// Start of the buffer: depth block d at `d * block`, micro-panel j of it at `j * kc * width`.
+    buf: *mut f32,
+    /// Floats between depth blocks (`kc_step * panels * width`).
+    block: usize,
+    /// Micro-panel width (NR for B, MR for A) and the number of micro-panels across.
+    width: usize,
+    panels: usize,
+    /// Tiles (columns of op(B) or rows of op(A)) in all.
+    len: usize,
+    /// One state per group of `SHARED_PACK_GROUP` micro-panels per depth block.
+    state: Vec<AtomicU8>,
+    groups: usize,
+}
+
+// SAFETY: threads write only the groups they claimed, and read a group only after its
+// PACKED state was published with Release and observed with Acquire.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Micro-panels `panels` of depth block `d` (depth `p0..p0 + kc`), packed by this thread
+    /// or another, and then readable: `kc * width` floats per micro-panel from the pointer
+    /// returned.
+    ///
+    /// # Safety
+    /// `buf` holds every depth block; the panels are in range.
+    unsafe fn ensure(
+        &self,
+        g: &Gemm,
+        b_shared: bool,
+        d: usize,
+        (p0, kc): (usize, usize),
+        panels: Range<usize>,
+    ) -> *const f32 {
+        let first = panels.start / SHARED_PACK_GROUP;
+        let last = panels.end.div_ceil(SHARED_PACK_GROUP);
+        for grp in first..last {
+            let s = &self.state[d * self.groups + grp];
+            if s.load(Ordering::Relaxed) == UNCLAIMED
+                && s.compare_exchange(UNCLAIMED, PACKING, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let p = grp * SHARED_PACK_GROUP..((grp + 1) * SHARED_PACK_GROUP).min(self.panels);
+                let t0 = p.start * self.width;
+                let tn = (p.end * self.width).min(self.len) - t0;
+                // SAFETY: this thread claimed the group, so no other thread reads or writes
+                // its floats until PACKED is published below; the buffer holds them.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        self.buf.add(d * self.block + t0 * kc),
+                        p.len() * self.width * kc,
+                    )
+                };
+                if b_shared {
+                    let depth = g.tb == Transpose::Yes;
+                    pack_panels(dst, g.b, g.ldb, depth, (t0, tn), (p0, kc), self.width);
+                } else {
+                    let depth = g.ta == Transpose::No;
+                    pack_panels(dst, g.a, g.lda, depth, (t0, tn), (p0, kc), self.width);
+                }
+                s.store(PACKED, Ordering::Release);
+            }
+        }
+        for grp in first..last {
+            // Another thread claimed this group and is packing it (it waits on nothing).
+            while self.state[d * self.groups + grp].load(Ordering::Acquire) != PACKED {
+                std::hint::spin_loop();
+            }
+        }
+        // SAFETY: inside the buffer by the contract.
+        unsafe {
+            self.buf
+                .add(d * self.block + panels.start * self.width * kc)
+        }
+    }
+}
+
+impl Gemm<'_> {
+    /// All of C on rayon's threads: blocks of rows when m >= n, else of columns, about
+    /// `PARALLEL_BLOCKS_PER_THREAD` per thread.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`].
+    pub(super) unsafe fn parallel(&self, bs: BlockSizes, kern: Microkernel, threads: usize) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let by_rows = m >= n;
+        let (len, unit) = if by_rows { (m, bs.mr) } else { (n, bs.nr) };
+        // The shared operand's tiles run across the other dimension of C.
+        let (s_len, s_width) = if by_rows { (n, bs.nr) } else { (m, bs.mr) };
+        let units = len.div_ceil(unit);
+        let parts = (threads * PARALLEL_BLOCKS_PER_THREAD).min(units);
+        let kc_step = super::depth_step(k, bs);
+        let depth_blocks = k.div_ceil(kc_step);
+        let panels = s_len.div_ceil(s_width);
+        let groups = panels.div_ceil(SHARED_PACK_GROUP);
+        let block = kc_step * panels * s_width;
+        // The caller's scratch for this operand holds the shared buffer; borrowed by value,
+        // as no borrow of the thread-local may be held across rayon's join.
+        let mut scratch =
+            PACK.with_borrow_mut(|(a, b)| std::mem::take(if by_rows { b } else { a }));
+        let shared = Shared {
+            buf: scratch.get(depth_blocks * block).as_mut_ptr(),
+            block,
+            width: s_width,
+            panels,
+            len: s_len,
+            state: (0..depth_blocks * groups)
+                .map(|_| AtomicU8::new(UNCLAIMED))
+                .collect(),
+            groups,
+        };
+        // Block t covers units `t * units / parts ..`: sizes differ by at most one unit.
+        let range = |t: usize| {
+            (t * units / parts * unit).min(len)..((t + 1) * units / parts * unit).min(len)
+        };
+        (0..parts).into_par_iter().with_max_len(1).for_each(|t| {
+            let r = range(t);
+            // SAFETY: blocks of different t are disjoint; forwarded contract.
+            unsafe {
+                if by_rows {
+                    self.rows_block(bs, kern, &shared, kc_step, r);
+                } else {
+                    self.cols_block(bs, kern, &shared, kc_step, r);
+                }
+            }
+        });
+        PACK.with_borrow_mut(|(a, b)| *(if by_rows { b } else { a }) = scratch);
+    }
+
+    /// Rows `rows` of C, all columns, against the shared packed B.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; no other thread touches these rows of C.
+    unsafe fn rows_block(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        shared: &Shared,
+        kc_step: usize,
+        rows: Range<usize>,
+    ) {
+        PACK.with_borrow_mut(|(abuf, _)| {
+            for jc in (0..self.n).step_by(bs.nc) {
+                let nc = bs.nc.min(self.n - jc);
+                let panels = jc / bs.nr..(jc + nc).div_ceil(bs.nr);
+                for (d, p0) in (0..self.k).step_by(kc_step).enumerate() {
+                    let kc = kc_step.min(self.k - p0);
+                    // SAFETY: the buffer holds every depth block; once ensured, the panels
+                    // are only read, by any thread.
+                    unsafe {
+                        let bp = shared.ensure(self, true, d, (p0, kc), panels.clone());
+                        let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
+                        self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Columns `cols` of C, all rows, against the shared packed A.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; no other thread touches these columns of C.
+    unsafe fn cols_block(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        shared: &Shared,
+        kc_step: usize,
+        cols: Range<usize>,
+    ) {
+        let m = self.m;
+        let a_panels = 0..m.div_ceil(bs.mr);
+        PACK.with_borrow_mut(|(_, bbuf)| {
+            for jc in cols.clone().step_by(bs.nc) {
+                let nc = bs.nc.min(cols.end - jc);
+                for (d, p0) in (0..self.k).step_by(kc_step).enumerate() {
+                    let kc = kc_step.min(self.k - p0);
+                    let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
+                    let b_depth = self.tb == Transpose::Yes;
+                    pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
+                    // SAFETY: as in `rows_block`; the A block of rows ic.. starts at micro-panel
+                    // ic / MR.
+                    unsafe {
+                        let ap = shared.ensure(self, false, d, (p0, kc), a_panels.clone());
+                        let ap = std::slice::from_raw_parts(ap, a_panels.len() * bs.mr * kc);
+                        for ic in (0..m).step_by(bs.mc) {
+                            let mc = bs.mc.min(m - ic);
+                            let a = &ap[ic * kc..];
+                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
