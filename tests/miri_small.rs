@@ -106,6 +106,46 @@ fn sgemm_paths_on_small_shapes() {
     }
 }
 
+/// The parallel sgemm on two threads (under Miri every size is split, see
+/// `params::PARALLEL_MIN_FLOPS`): threads claim, pack and read groups of micro-panels of one
+/// shared buffer, which Miri's race detector checks.
+#[test]
+fn sgemm_parallel_on_small_shapes() {
+    let mut rng = Rng::new(3);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    // By rows (m >= n; B shared, several groups of panels) and by columns (A shared), each
+    // with two depth blocks when KC is 256.
+    for &(m, n, k) in &[(40, 36, 260), (12, 40, 260)] {
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect() };
+        let (a, b) = (draw(m * k), draw(k * n));
+        let [fast, slow] = [kernels::sgemm, naive::sgemm].map(|gemm| {
+            let mut c = vec![f32::NAN; m * n];
+            pool.install(|| {
+                gemm(
+                    Transpose::No,
+                    Transpose::No,
+                    m,
+                    n,
+                    k,
+                    1.0,
+                    &a,
+                    k,
+                    &b,
+                    n,
+                    0.0,
+                    &mut c,
+                    n,
+                )
+            });
+            c
+        });
+        close(&fast, &slow, &format!("parallel sgemm {m}x{n}x{k}"));
+    }
+}
+
 #[test]
 fn fused_kernels_on_small_shapes() {
     let mut rng = Rng::new(2);

@@ -58,8 +58,9 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 };
 
 /// Below this many floating-point operations (2·m·n·k) sgemm stays on the calling thread:
-/// splitting costs a few microseconds of rayon wake-up, more than it saves.
-pub const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+/// splitting costs a few microseconds of rayon wake-up, more than it saves. Under Miri it is
+/// zero, so that the parallel paths run, and are checked, on shapes small enough for it.
+pub const PARALLEL_MIN_FLOPS: usize = if cfg!(miri) { 0 } else { 4_000_000 };
 
 /// Blocks of C per thread when sgemm splits over rayon's threads (see `gemm/parallel.rs`):
 /// more blocks than threads let a thread that is slower, or woken late, take fewer of them.
