@@ -517,6 +517,9 @@ fn sgemm_threads_give_serial_bits() {
         // AVX-512), split by rows and by columns.
         (Transpose::No, Transpose::No, 2100, 2100, 20),
         (Transpose::No, Transpose::Yes, 100, 3200, 40),
+        // A shared operand of more than `params::SHARED_PHASE_BYTES` (4 MB): packed A of
+        // 1100 rows is about 1 MB per depth block, so the five blocks take two phases.
+        (Transpose::No, Transpose::No, 1100, 1200, 1100),
     ] {
         let ((ar, ac), (br, bc)) = Case {
             ta,

@@ -15,7 +15,9 @@
 
 use super::kernel::Microkernel;
 use super::pack::{PACK, pack_panels};
-use super::params::{BlockSizes, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP};
+use super::params::{
+    BlockSizes, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP, SHARED_PHASE_BYTES,
+};
 use super::{Gemm, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -29,9 +31,9 @@ const PACKING: u8 = 1;
 const PACKED: u8 = 2;
 
 /// The shared operand: op(B) when C is split along rows, op(A) along columns, packed as one
-/// buffer of depth blocks, each holding every micro-panel of that depth.
+/// buffer of the depth blocks of a phase, each holding every micro-panel of that depth.
 struct Shared {
-    /// Start of the buffer: depth block d at `d * block`, micro-panel j of it at `j * kc * width`.
+    /// Start of the buffer, one slot per depth block of a phase: slot d at `d * block`, micro-panel j of it at `j * kc * width`.
     buf: *mut f32,
     /// Floats between depth blocks (`kc_step * panels * width`).
     block: usize,
@@ -40,7 +42,7 @@ struct Shared {
     panels: usize,
     /// Tiles (columns of op(B) or rows of op(A)) in all.
     len: usize,
-    /// One state per group of `SHARED_PACK_GROUP` micro-panels per depth block.
+    /// One state per group of `SHARED_PACK_GROUP` micro-panels per slot.
     state: Vec<AtomicU8>,
     groups: usize,
 }
@@ -50,12 +52,12 @@ struct Shared {
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// Micro-panels `panels` of depth block `d` (depth `p0..p0 + kc`), packed by this thread
-    /// or another, and then readable: `kc * width` floats per micro-panel from the pointer
+    /// Micro-panels `panels` of the depth block in slot `d` (depth `p0..p0 + kc`), packed by
+    /// this thread or another, and then readable: `kc * width` floats per micro-panel from the pointer
     /// returned.
     ///
     /// # Safety
-    /// `buf` holds every depth block; the panels are in range.
+    /// `buf` holds every slot; the slot and the panels are in range.
     unsafe fn ensure(
         &self,
         g: &Gemm,
@@ -130,13 +132,15 @@ impl Gemm<'_> {
         // as no borrow of the thread-local may be held across rayon's join.
         let mut scratch =
             PACK.with_borrow_mut(|(a, b)| std::mem::take(if by_rows { b } else { a }));
+        let phase_depth = self.phase_depth(bs, kc_step, by_rows);
+        let slots = phase_depth.min(depth_blocks);
         let shared = Shared {
-            buf: scratch.get(depth_blocks * block).as_mut_ptr(),
+            buf: scratch.get(slots * block).as_mut_ptr(),
             block,
             width: s_width,
             panels,
             len: s_len,
-            state: (0..depth_blocks * groups)
+            state: (0..slots * groups)
                 .map(|_| AtomicU8::new(UNCLAIMED))
                 .collect(),
             groups,
@@ -145,24 +149,53 @@ impl Gemm<'_> {
         let range = |t: usize| {
             (t * units / parts * unit).min(len)..((t + 1) * units / parts * unit).min(len)
         };
-        (0..parts).into_par_iter().with_max_len(1).for_each(|t| {
-            let r = range(t);
-            // SAFETY: blocks of different t are disjoint; forwarded contract.
-            unsafe {
-                if by_rows {
-                    self.rows_block(bs, kern, &shared, kc_step, r);
-                } else {
-                    self.cols_block(bs, kern, &shared, kc_step, r);
+        let col_panels = if by_rows { n.div_ceil(bs.nc) } else { 1 };
+        for jp in 0..col_panels {
+            let jc = jp * bs.nc;
+            let nc = bs.nc.min(n - jc);
+            for d0 in (0..depth_blocks).step_by(phase_depth) {
+                let depth = d0..(d0 + phase_depth).min(depth_blocks);
+                // The previous phase has ended (rayon's join): its slots may be reused.
+                for st in &shared.state {
+                    st.store(UNCLAIMED, Ordering::Relaxed);
                 }
+                (0..parts).into_par_iter().with_max_len(1).for_each(|t| {
+                    let r = range(t);
+                    // SAFETY: blocks of different t are disjoint; forwarded contract.
+                    unsafe {
+                        if by_rows {
+                            self.rows_block(bs, kern, &shared, kc_step, r, (jc, nc), depth.clone());
+                        } else {
+                            self.cols_block(bs, kern, &shared, kc_step, r, depth.clone());
+                        }
+                    }
+                });
             }
-        });
+        }
         PACK.with_borrow_mut(|(a, b)| *(if by_rows { b } else { a }) = scratch);
     }
 
-    /// Rows `rows` of C, all columns, against the shared packed B.
+    /// Depth blocks per phase of [`Gemm::parallel`]. Every block of C goes through the depth
+    /// blocks of a phase before any starts the next, so that the shared operand it re-reads is
+    /// one phase's worth, at most `SHARED_PHASE_BYTES` and held in L3, rather than all of it
+    /// (16 MB of packed B at 2048^3); the shared buffer holds one phase. Along rows a phase
+    /// also keeps to one panel of NC columns, as the serial loops do.
+    fn phase_depth(&self, bs: BlockSizes, kc_step: usize, by_rows: bool) -> usize {
+        let (across, width) = if by_rows {
+            (bs.nc.min(self.n), bs.nr)
+        } else {
+            (self.m, bs.mr)
+        };
+        let bytes = across.next_multiple_of(width) * kc_step * size_of::<f32>();
+        (SHARED_PHASE_BYTES / bytes).max(1)
+    }
+
+    /// Rows `rows` of C, columns `jc..jc + nc`, against depth blocks `depth` of the shared
+    /// packed B.
     ///
     /// # Safety
     /// As for [`Gemm::run`]; no other thread touches these rows of C.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn rows_block(
         &self,
         bs: BlockSizes,
@@ -170,26 +203,27 @@ impl Gemm<'_> {
         shared: &Shared,
         kc_step: usize,
         rows: Range<usize>,
+        (jc, nc): (usize, usize),
+        depth: Range<usize>,
     ) {
+        let panels = jc / bs.nr..(jc + nc).div_ceil(bs.nr);
         PACK.with_borrow_mut(|(abuf, _)| {
-            for jc in (0..self.n).step_by(bs.nc) {
-                let nc = bs.nc.min(self.n - jc);
-                let panels = jc / bs.nr..(jc + nc).div_ceil(bs.nr);
-                for (d, p0) in (0..self.k).step_by(kc_step).enumerate() {
-                    let kc = kc_step.min(self.k - p0);
-                    // SAFETY: the buffer holds every depth block; once ensured, the panels
-                    // are only read, by any thread.
-                    unsafe {
-                        let bp = shared.ensure(self, true, d, (p0, kc), panels.clone());
-                        let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
-                        self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf);
-                    }
+            for d in depth.clone() {
+                let p0 = d * kc_step;
+                let kc = kc_step.min(self.k - p0);
+                let slot = d - depth.start;
+                // SAFETY: the buffer holds a slot per depth block of the phase; once ensured,
+                // the panels are only read, by any thread, until the phase ends.
+                unsafe {
+                    let bp = shared.ensure(self, true, slot, (p0, kc), panels.clone());
+                    let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
+                    self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf);
                 }
             }
         });
     }
 
-    /// Columns `cols` of C, all rows, against the shared packed A.
+    /// Columns `cols` of C, all rows, against depth blocks `depth` of the shared packed A.
     ///
     /// # Safety
     /// As for [`Gemm::run`]; no other thread touches these columns of C.
@@ -200,13 +234,15 @@ impl Gemm<'_> {
         shared: &Shared,
         kc_step: usize,
         cols: Range<usize>,
+        depth: Range<usize>,
     ) {
         let m = self.m;
         let a_panels = 0..m.div_ceil(bs.mr);
         PACK.with_borrow_mut(|(_, bbuf)| {
             for jc in cols.clone().step_by(bs.nc) {
                 let nc = bs.nc.min(cols.end - jc);
-                for (d, p0) in (0..self.k).step_by(kc_step).enumerate() {
+                for d in depth.clone() {
+                    let p0 = d * kc_step;
                     let kc = kc_step.min(self.k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
                     let b_depth = self.tb == Transpose::Yes;
@@ -214,7 +250,8 @@ impl Gemm<'_> {
                     // SAFETY: as in `rows_block`; the A block of rows ic.. starts at micro-panel
                     // ic / MR.
                     unsafe {
-                        let ap = shared.ensure(self, false, d, (p0, kc), a_panels.clone());
+                        let slot = d - depth.start;
+                        let ap = shared.ensure(self, false, slot, (p0, kc), a_panels.clone());
                         let ap = std::slice::from_raw_parts(ap, a_panels.len() * bs.mr * kc);
                         for ic in (0..m).step_by(bs.mc) {
                             let mc = bs.mc.min(m - ic);

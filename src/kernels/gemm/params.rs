@@ -70,6 +70,10 @@ pub const PARALLEL_BLOCKS_PER_THREAD: usize = 8;
 /// parallel sgemm (four NR panels of B span 64 to 128 floats of each of its rows).
 pub const SHARED_PACK_GROUP: usize = 4;
 
+/// Bytes of the shared packed operand a parallel sgemm works through before its threads meet
+/// (see `gemm/parallel.rs`): well inside L3, which every block of C re-reads it from.
+pub const SHARED_PHASE_BYTES: usize = 4 << 20;
+
 /// At or below this many rows of C (with B not transposed), sgemm skips packing and streams
 /// B row by row, one fused multiply-add sweep per element of A: packing a 784 x 512 B for one
 /// image costs ten times the arithmetic.
