@@ -107,8 +107,9 @@ fn sgemm_paths_on_small_shapes() {
 }
 
 /// The parallel sgemm on two threads (under Miri every size is split, see
-/// `params::PARALLEL_MIN_FLOPS`): threads claim, pack and read groups of micro-panels of one
-/// shared buffer, which Miri's race detector checks.
+/// `params::PARALLEL_MIN_FLOPS`, and every depth block is a phase of its own, see
+/// `params::SHARED_PHASE_BYTES`): threads claim, pack and read groups of micro-panels of one
+/// shared buffer, reused from phase to phase, which Miri's race detector checks.
 #[test]
 fn sgemm_parallel_on_small_shapes() {
     let mut rng = Rng::new(3);

@@ -93,6 +93,14 @@ pub enum Activation {
 /// Runs on [`isa`]; problems of at least [`params::PARALLEL_MIN_FLOPS`] are split over the
 /// current rayon pool, with output identical to a one-thread run.
 ///
+/// Memory: the packed panels live in buffers kept per thread and reused, so a warmed-up call
+/// allocates nothing but, when split, the claim flags of its shared operand (a few bytes per
+/// group of micro-panels). A thread's buffers grow to the largest panels it has packed: an
+/// `MC x KC` block of A and a `KC x NC` panel of B (about 0.15 and 2 MB on AVX2), and on the
+/// calling thread of a split call one phase of the shared packed operand: at most
+/// [`params::SHARED_PHASE_BYTES`] (4 MB), or one depth block (`KC x NC` of B, or all `m` rows
+/// of A by `KC`) when that is larger.
+///
 /// # Panics
 /// If a row stride is smaller than its row (`lda`, `ldb`, `ldc`), or if `a`, `b` or `c` is
 /// shorter than `(rows - 1) * ld + cols` of its stored shape. The message names `sgemm`, the

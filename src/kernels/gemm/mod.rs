@@ -1,4 +1,5 @@
-//! The sgemm driver: BLIS loops 5..1 around a register-tile microkernel, and the rayon split.
+//! The sgemm driver: BLIS loops 5..1 around a register-tile microkernel (the rayon split of
+//! the blocked path is in `parallel.rs`).
 //!
 //! The argument checks and the public signature live in `kernels/mod.rs`; this module assumes
 //! every slice is long enough for its dimensions.

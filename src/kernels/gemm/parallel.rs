@@ -31,13 +31,15 @@ const PACKING: u8 = 1;
 const PACKED: u8 = 2;
 
 /// The shared operand: op(B) when C is split along rows, op(A) along columns, packed as one
-/// buffer of the depth blocks of a phase, each holding every micro-panel of that depth.
+/// buffer of the depth blocks of a phase, each holding the micro-panels of the phase's
+/// columns of op(B) (at most NC) or all rows of op(A).
 struct Shared {
-    /// Start of the buffer, one slot per depth block of a phase: slot d at `d * block`, micro-panel j of it at `j * kc * width`.
+    /// Start of the buffer, one slot per depth block of a phase: slot d at `d * block`, the
+    /// phase's micro-panel j of it at `j * kc * width`.
     buf: *mut f32,
-    /// Floats between depth blocks (`kc_step * panels * width`).
+    /// Floats between slots (`kc_step * panels * width`).
     block: usize,
-    /// Micro-panel width (NR for B, MR for A) and the number of micro-panels across.
+    /// Micro-panel width (NR for B, MR for A) and the most micro-panels a phase has across.
     width: usize,
     panels: usize,
     /// Tiles (columns of op(B) or rows of op(A)) in all.
@@ -52,8 +54,9 @@ struct Shared {
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// Micro-panels `panels` of the depth block in slot `d` (depth `p0..p0 + kc`), packed by
-    /// this thread or another, and then readable: `kc * width` floats per micro-panel from the pointer
+    /// Micro-panels `panels` of the phase, whose first is micro-panel `base` of the operand,
+    /// at the depth block in slot `slot` (depth `p0..p0 + kc`): packed by this thread or
+    /// another, and then readable, `kc * width` floats per micro-panel from the pointer
     /// returned.
     ///
     /// # Safety
@@ -62,26 +65,28 @@ impl Shared {
         &self,
         g: &Gemm,
         b_shared: bool,
-        d: usize,
+        slot: usize,
         (p0, kc): (usize, usize),
+        base: usize,
         panels: Range<usize>,
     ) -> *const f32 {
         let first = panels.start / SHARED_PACK_GROUP;
         let last = panels.end.div_ceil(SHARED_PACK_GROUP);
+        let block = self.buf.wrapping_add(slot * self.block);
         for grp in first..last {
-            let s = &self.state[d * self.groups + grp];
+            let s = &self.state[slot * self.groups + grp];
             if s.load(Ordering::Relaxed) == UNCLAIMED
                 && s.compare_exchange(UNCLAIMED, PACKING, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
                 let p = grp * SHARED_PACK_GROUP..((grp + 1) * SHARED_PACK_GROUP).min(self.panels);
-                let t0 = p.start * self.width;
-                let tn = (p.end * self.width).min(self.len) - t0;
+                let t0 = (base + p.start) * self.width;
+                let tn = ((base + p.end) * self.width).min(self.len) - t0;
                 // SAFETY: this thread claimed the group, so no other thread reads or writes
                 // its floats until PACKED is published below; the buffer holds them.
                 let dst = unsafe {
                     std::slice::from_raw_parts_mut(
-                        self.buf.add(d * self.block + t0 * kc),
+                        block.add(p.start * self.width * kc),
                         p.len() * self.width * kc,
                     )
                 };
@@ -97,15 +102,11 @@ impl Shared {
         }
         for grp in first..last {
             // Another thread claimed this group and is packing it (it waits on nothing).
-            while self.state[d * self.groups + grp].load(Ordering::Acquire) != PACKED {
+            while self.state[slot * self.groups + grp].load(Ordering::Acquire) != PACKED {
                 std::hint::spin_loop();
             }
         }
-        // SAFETY: inside the buffer by the contract.
-        unsafe {
-            self.buf
-                .add(d * self.block + panels.start * self.width * kc)
-        }
+        block.wrapping_add(panels.start * self.width * kc)
     }
 }
 
@@ -125,7 +126,8 @@ impl Gemm<'_> {
         let parts = (threads * PARALLEL_BLOCKS_PER_THREAD).min(units);
         let kc_step = super::depth_step(k, bs);
         let depth_blocks = k.div_ceil(kc_step);
-        let panels = s_len.div_ceil(s_width);
+        // A phase has at most NC columns of B, or all rows of A.
+        let panels = if by_rows { bs.nc.min(n) } else { m }.div_ceil(s_width);
         let groups = panels.div_ceil(SHARED_PACK_GROUP);
         let block = kc_step * panels * s_width;
         // The caller's scratch for this operand holds the shared buffer; borrowed by value,
@@ -206,7 +208,7 @@ impl Gemm<'_> {
         (jc, nc): (usize, usize),
         depth: Range<usize>,
     ) {
-        let panels = jc / bs.nr..(jc + nc).div_ceil(bs.nr);
+        let panels = 0..nc.div_ceil(bs.nr);
         PACK.with_borrow_mut(|(abuf, _)| {
             for d in depth.clone() {
                 let p0 = d * kc_step;
@@ -215,7 +217,8 @@ impl Gemm<'_> {
                 // SAFETY: the buffer holds a slot per depth block of the phase; once ensured,
                 // the panels are only read, by any thread, until the phase ends.
                 unsafe {
-                    let bp = shared.ensure(self, true, slot, (p0, kc), panels.clone());
+                    let base = jc / bs.nr;
+                    let bp = shared.ensure(self, true, slot, (p0, kc), base, panels.clone());
                     let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
                     self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf);
                 }
@@ -251,7 +254,7 @@ impl Gemm<'_> {
                     // ic / MR.
                     unsafe {
                         let slot = d - depth.start;
-                        let ap = shared.ensure(self, false, slot, (p0, kc), a_panels.clone());
+                        let ap = shared.ensure(self, false, slot, (p0, kc), 0, a_panels.clone());
                         let ap = std::slice::from_raw_parts(ap, a_panels.len() * bs.mr * kc);
                         for ic in (0..m).step_by(bs.mc) {
                             let mc = bs.mc.min(m - ic);

@@ -71,8 +71,10 @@ pub const PARALLEL_BLOCKS_PER_THREAD: usize = 8;
 pub const SHARED_PACK_GROUP: usize = 4;
 
 /// Bytes of the shared packed operand a parallel sgemm works through before its threads meet
-/// (see `gemm/parallel.rs`): well inside L3, which every block of C re-reads it from.
-pub const SHARED_PHASE_BYTES: usize = 4 << 20;
+/// (see `gemm/parallel.rs`): well inside L3, which every block of C re-reads it from. Under
+/// Miri it is zero, one depth block per phase, so that the small shapes Miri can run reuse the
+/// shared buffer from phase to phase.
+pub const SHARED_PHASE_BYTES: usize = if cfg!(miri) { 0 } else { 4 << 20 };
 
 /// At or below this many rows of C (with B not transposed), sgemm skips packing and streams
 /// B row by row, one fused multiply-add sweep per element of A: packing a 784 x 512 B for one
