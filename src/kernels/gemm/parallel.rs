@@ -9,9 +9,10 @@
 //! so rayon may run the blocks in any order, on any number of threads, without a deadlock.
 //!
 //! Blocks are handed out one at a time (`with_max_len(1)`), so a thread that is slower, or
-//! that rayon wakes late, simply takes fewer of them. Blocks fall on multiples of MR (rows)
-//! or NR (columns) and every depth block is the serial one, so the result is bit-identical to
-//! a serial run.
+//! that rayon wakes late, simply takes fewer of them. Large problems go in phases of a few
+//! depth blocks each, one fork-join a phase, so that the shared operand stays in L3. Blocks
+//! fall on multiples of MR (rows) or NR (columns) and every depth block is the serial one, so
+//! the result is bit-identical to a serial run.
 
 use super::kernel::Microkernel;
 use super::pack::{PACK, pack_panels};
@@ -134,7 +135,12 @@ impl Gemm<'_> {
         // as no borrow of the thread-local may be held across rayon's join.
         let mut scratch =
             PACK.with_borrow_mut(|(a, b)| std::mem::take(if by_rows { b } else { a }));
-        let phase_depth = self.phase_depth(bs, kc_step, by_rows);
+        // Phases: every block of C goes through the depth blocks of a phase before any starts
+        // the next, so that the shared operand it re-reads is one phase's worth, at most
+        // SHARED_PHASE_BYTES and held in L3, rather than all of it (16 MB of packed B at
+        // 2048^3), and the buffer holds one phase. Along rows a phase also keeps to one panel
+        // of NC columns, as the serial loops do.
+        let phase_depth = (SHARED_PHASE_BYTES / (block * size_of::<f32>())).max(1);
         let slots = phase_depth.min(depth_blocks);
         let shared = Shared {
             buf: scratch.get(slots * block).as_mut_ptr(),
@@ -175,21 +181,6 @@ impl Gemm<'_> {
             }
         }
         PACK.with_borrow_mut(|(a, b)| *(if by_rows { b } else { a }) = scratch);
-    }
-
-    /// Depth blocks per phase of [`Gemm::parallel`]. Every block of C goes through the depth
-    /// blocks of a phase before any starts the next, so that the shared operand it re-reads is
-    /// one phase's worth, at most `SHARED_PHASE_BYTES` and held in L3, rather than all of it
-    /// (16 MB of packed B at 2048^3); the shared buffer holds one phase. Along rows a phase
-    /// also keeps to one panel of NC columns, as the serial loops do.
-    fn phase_depth(&self, bs: BlockSizes, kc_step: usize, by_rows: bool) -> usize {
-        let (across, width) = if by_rows {
-            (bs.nc.min(self.n), bs.nr)
-        } else {
-            (self.m, bs.mr)
-        };
-        let bytes = across.next_multiple_of(width) * kc_step * size_of::<f32>();
-        (SHARED_PHASE_BYTES / bytes).max(1)
     }
 
     /// Rows `rows` of C, columns `jc..jc + nc`, against depth blocks `depth` of the shared
