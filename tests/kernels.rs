@@ -271,7 +271,14 @@ fn sgemm_exact_block_boundaries() {
     for &(ta, tb) in &TRANSPOSES {
         for &v in &big_dims() {
             for &s in &small {
-                for (m, n, k) in [(v, s, 9), (s, v, 9), (s, 9, v), (v, 33, 65)] {
+                // The last runs the blocked path at a depth of v: one block, or two around KC.
+                for (m, n, k) in [
+                    (v, s, 9),
+                    (s, v, 9),
+                    (s, 9, v),
+                    (v, 33, 65),
+                    (s + 16, 33, v),
+                ] {
                     let alpha = ALPHAS[count % 3];
                     let beta = BETAS_EXACT[(count / 3) % 2];
                     Case {
@@ -518,7 +525,8 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::No, Transpose::No, 2100, 2100, 20),
         (Transpose::No, Transpose::Yes, 100, 3200, 40),
         // A shared operand of more than `params::SHARED_PHASE_BYTES` (4 MB): packed A of
-        // 1100 rows is about 1 MB per depth block, so the five blocks take two phases.
+        // 1100 rows is 1 to 1.6 MB per depth block (KC 256 to 512), so the three to five
+        // blocks take two phases.
         (Transpose::No, Transpose::No, 1100, 1200, 1100),
     ] {
         let ((ar, ac), (br, bc)) = Case {

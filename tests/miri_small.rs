@@ -118,8 +118,9 @@ fn sgemm_parallel_on_small_shapes() {
         .build()
         .unwrap();
     // By rows (m >= n; B shared, several groups of panels) and by columns (A shared), each
-    // with two depth blocks when KC is 256.
-    for &(m, n, k) in &[(40, 36, 260), (12, 40, 260)] {
+    // with two depth blocks.
+    let k = kernels::isa().block_sizes().kc + 4;
+    for &(m, n, k) in &[(40, 36, k), (12, 40, k)] {
         let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect() };
         let (a, b) = (draw(m * k), draw(k * n));
         let [fast, slow] = [kernels::sgemm, naive::sgemm].map(|gemm| {

@@ -96,7 +96,7 @@ pub enum Activation {
 /// Memory: the packed panels live in buffers kept per thread and reused, so a warmed-up call
 /// allocates nothing but, when split, the claim flags of its shared operand (a few bytes per
 /// group of micro-panels). A thread's buffers grow to the largest panels it has packed: an
-/// `MC x KC` block of A and a `KC x NC` panel of B (about 0.15 and 2 MB on AVX2), and on the
+/// `MC x KC` block of A and a `KC x NC` panel of B (about 0.3 and 4 MB on AVX2), and on the
 /// calling thread of a split call one phase of the shared packed operand: at most
 /// [`params::SHARED_PHASE_BYTES`] (4 MB), or one depth block (`KC x NC` of B, or all `m` rows
 /// of A by `KC`) when that is larger.

@@ -371,8 +371,8 @@ impl Gemm<'_> {
 }
 
 /// The depth of every block of the shared dimension but the last, which may be shorter: even
-/// blocks of at most KC, so 784 becomes 4 x 196 rather than 3 x 256 + 16. Serial and parallel
-/// runs cut the depth alike, which keeps their results bit-identical.
+/// blocks of at most KC, so with KC 512, 784 becomes 2 x 392 rather than 512 + 272. Serial and
+/// parallel runs cut the depth alike, which keeps their results bit-identical.
 fn depth_step(k: usize, bs: BlockSizes) -> usize {
     k.div_ceil(k.div_ceil(bs.kc))
 }

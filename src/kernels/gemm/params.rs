@@ -2,8 +2,10 @@
 //!
 //! The loops they cut (see `gemm/mod.rs`):
 //! - `NC` (loop 5, columns of C/B): a packed `KC x NC` panel of B is meant to live in L3.
-//! - `KC` (loop 4, the shared dimension): one `MR x KC` micro-panel of A plus one `KC x NR`
-//!   micro-panel of B should fit in L1 together, so the microkernel streams from L1.
+//! - `KC` (loop 4, the shared dimension): the depth of one microkernel call. The textbook
+//!   choice fits an `MR x KC` micro-panel of A and a `KC x NR` micro-panel of B in L1
+//!   together; a deeper block means fewer passes over C (each call loads and stores its tile)
+//!   and fewer calls, which on AVX2 measured worth more than keeping B in L1 (see `AVX2`).
 //! - `MC` (loop 3, rows of C/A): a packed `MC x KC` block of A should fit in (half of) L2.
 //! - `MR x NR` (loops 1 and 2): the register tile the microkernel keeps in accumulators.
 //!
@@ -37,12 +39,16 @@ pub const AVX512: BlockSizes = BlockSizes {
 };
 
 /// AVX2 + FMA: 16 ymm registers hold a 6 x 16 tile (12 accumulators) plus two B vectors and a
-/// broadcast. 6x256 + 256x16 floats is 22 KB, inside a 32 KB L1; a 144 x 256 A block is
-/// 144 KB, inside a 512 KB L2.
+/// broadcast. A 144 x 512 A block is 288 KB, inside a 512 KB L2. KC 512 makes the 512 x 16
+/// micro-panel of B 32 KB, all of a Zen 3 L1, so part of it comes back from L2 on every
+/// tile; still, against KC 256 (the micro-panels of both in L1, 22 KB), it ran 2–4% faster
+/// at 128x784x512, 512³ and 1024³ on one thread and on two (A/B within one process, Zen 3,
+/// 2026-11-29), as C is loaded and stored half as often. 384, 640, 784 and 1024 were no
+/// better than 512.
 pub const AVX2: BlockSizes = BlockSizes {
     mr: 6,
     nr: 16,
-    kc: 256,
+    kc: 512,
     mc: 144,
     nc: 2048,
 };
