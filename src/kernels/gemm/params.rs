@@ -41,10 +41,10 @@ pub const AVX512: BlockSizes = BlockSizes {
 /// AVX2 + FMA: 16 ymm registers hold a 6 x 16 tile (12 accumulators) plus two B vectors and a
 /// broadcast. A 144 x 512 A block is 288 KB, inside a 512 KB L2. KC 512 makes the 512 x 16
 /// micro-panel of B 32 KB, all of a Zen 3 L1, so part of it comes back from L2 on every
-/// tile; still, against KC 256 (the micro-panels of both in L1, 22 KB), it ran 2–4% faster
-/// at 128x784x512, 512³ and 1024³ on one thread and on two (A/B within one process, Zen 3,
-/// 2026-11-29), as C is loaded and stored half as often. 384, 640, 784 and 1024 were no
-/// better than 512.
+/// tile; still, against KC 256 (the micro-panels of both in L1, 22 KB), it ran 2–5% faster
+/// at 128x784x512, 1–3% at 512³ and up to 4% at 1024³ and 2048³, on one thread and on two
+/// (A/B within one process, Zen 3, 2026-11-29), as C is loaded and stored half as often.
+/// 384, 784 and 1024 were no better than 512.
 pub const AVX2: BlockSizes = BlockSizes {
     mr: 6,
     nr: 16,
