@@ -192,6 +192,29 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS:
             a = a.add(AS);
             b = b.add(NV * V::LANES);
         }
+        // The two common stores, straight from the accumulators: C = AB (a plain product's
+        // first depth block) and C += AB (its later ones). The general loop below, with its
+        // per-element checks, keeps the tile in memory and cost 2–4% at depths of 128–256.
+        if st.alpha == 1.0 && st.bias.is_null() && !st.relu {
+            if st.beta == 0.0 {
+                for (i, row) in acc.iter().enumerate() {
+                    for (j, &r) in row.iter().enumerate() {
+                        r.store(c.add(i * ldc + j * V::LANES));
+                    }
+                }
+                return;
+            }
+            if st.beta == 1.0 {
+                // C + AB, which is what the general loop's fma(C, 1, AB) gives.
+                for (i, row) in acc.iter().enumerate() {
+                    for (j, &r) in row.iter().enumerate() {
+                        let p = c.add(i * ldc + j * V::LANES);
+                        V::load(p).add(r).store(p);
+                    }
+                }
+                return;
+            }
+        }
         let alpha = V::splat(st.alpha);
         let beta = V::splat(st.beta);
         let zero = V::zero();
