@@ -192,28 +192,31 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS:
             a = a.add(AS);
             b = b.add(NV * V::LANES);
         }
-        // The two common stores, straight from the accumulators: C = AB (a plain product's
-        // first depth block) and C += AB (its later ones). The general loop below, with its
-        // per-element checks, keeps the tile in memory and cost 2–4% at depths of 128–256.
-        if st.alpha == 1.0 && st.bias.is_null() && !st.relu {
-            if st.beta == 0.0 {
-                for (i, row) in acc.iter().enumerate() {
-                    for (j, &r) in row.iter().enumerate() {
-                        r.store(c.add(i * ldc + j * V::LANES));
-                    }
+        // alpha 1 with beta 0 or 1 (a product's first depth block, and its later ones, with
+        // or without dense_forward's bias and relu) goes straight from the accumulators; the
+        // general loop below, with its per-element checks, keeps the tile in memory and cost
+        // 2–4% at depths of 128–256.
+        if st.alpha == 1.0 && (st.beta == 0.0 || st.beta == 1.0) {
+            let b = st.bias;
+            match (st.beta == 1.0, !b.is_null(), st.relu) {
+                (false, false, false) => {
+                    store_unit::<V, MR, NV, false, false, false>(&acc, c, ldc, b)
                 }
-                return;
-            }
-            if st.beta == 1.0 {
-                // C + AB, which is what the general loop's fma(C, 1, AB) gives.
-                for (i, row) in acc.iter().enumerate() {
-                    for (j, &r) in row.iter().enumerate() {
-                        let p = c.add(i * ldc + j * V::LANES);
-                        V::load(p).add(r).store(p);
-                    }
+                (false, false, true) => {
+                    store_unit::<V, MR, NV, false, false, true>(&acc, c, ldc, b)
                 }
-                return;
+                (false, true, false) => {
+                    store_unit::<V, MR, NV, false, true, false>(&acc, c, ldc, b)
+                }
+                (false, true, true) => store_unit::<V, MR, NV, false, true, true>(&acc, c, ldc, b),
+                (true, false, false) => {
+                    store_unit::<V, MR, NV, true, false, false>(&acc, c, ldc, b)
+                }
+                (true, false, true) => store_unit::<V, MR, NV, true, false, true>(&acc, c, ldc, b),
+                (true, true, false) => store_unit::<V, MR, NV, true, true, false>(&acc, c, ldc, b),
+                (true, true, true) => store_unit::<V, MR, NV, true, true, true>(&acc, c, ldc, b),
             }
+            return;
         }
         let alpha = V::splat(st.alpha);
         let beta = V::splat(st.beta);
@@ -233,6 +236,49 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS:
                     v = v.add(V::load(st.bias.add(j * V::LANES)));
                 }
                 if st.relu {
+                    v = v.max(zero);
+                }
+                v.store(p);
+            }
+        }
+    }
+}
+
+/// [`tile`]'s store for alpha 1 and beta 0 (`ACC` false) or 1 (`ACC`), its steps fixed at
+/// compile time: `C = act(AB + [C] + [bias])`, each step as the general store does it (C + AB
+/// is what its fma(C, 1, AB) gives), so the two give the same bits.
+///
+/// # Safety
+/// As for [`tile`]: `c` is valid for the `MR x NR` tile, `bias` for `NR` floats when `BIAS`.
+#[inline(always)]
+unsafe fn store_unit<
+    V: Vector,
+    const MR: usize,
+    const NV: usize,
+    const ACC: bool,
+    const BIAS: bool,
+    const RELU: bool,
+>(
+    acc: &[[V; NV]; MR],
+    c: *mut f32,
+    ldc: usize,
+    bias: *const f32,
+) {
+    // SAFETY: inside the tile and the bias row, by the contract.
+    unsafe {
+        let zero = V::zero();
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &r) in row.iter().enumerate() {
+                let p = c.add(i * ldc + j * V::LANES);
+                let mut v = r;
+                // beta == 0 must not read C: it may hold NaN.
+                if ACC {
+                    v = V::load(p).add(v);
+                }
+                if BIAS {
+                    v = v.add(V::load(bias.add(j * V::LANES)));
+                }
+                if RELU {
                     v = v.max(zero);
                 }
                 v.store(p);
