@@ -271,7 +271,7 @@ fn sgemm_exact_block_boundaries() {
     for &(ta, tb) in &TRANSPOSES {
         for &v in &big_dims() {
             for &s in &small {
-                // The last runs the blocked path at a depth of v: one block, or two around KC.
+                // The last runs the blocked path at a depth of v: one depth block, or two.
                 for (m, n, k) in [
                     (v, s, 9),
                     (s, v, 9),
