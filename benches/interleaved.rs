@@ -5,7 +5,9 @@
 //! thread count and again every 100 ms among each shape's calls; the `probe` column is the
 //! larger of the first and the best of the second, which the percentages are of. NN shapes
 //! also time `dense_forward` with bias and relu, whose epilogue should cost nothing over the
-//! plain sgemm.
+//! plain sgemm. Each candidate gets at least `MIN_CALLS` calls a shape. With one thread and
+//! more in the list, a last table times the large squares on one thread and on more call by
+//! call, for the thread scaling.
 //!
 //! `cargo bench --bench interleaved [-- THREADS [SECONDS_PER_SHAPE]]` (default: 1 and 2 threads).
 
@@ -113,6 +115,11 @@ fn probe_once(pool: &rayon::ThreadPool, iters: usize) -> f64 {
     flops as f64 / t.elapsed().as_secs_f64() / 1e9
 }
 
+/// Calls per candidate at the least, even past the time budget: at 2048³ five seconds hold
+/// only about six calls each, and the best of six is as much the host's slow spells as the
+/// code (a 20 s run read 88% of the probe where the 5 s runs read 80–82%).
+const MIN_CALLS: usize = 15;
+
 /// Time between the short probe runs interleaved with a shape's calls.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 
@@ -146,6 +153,81 @@ fn peak_gflops(pool: &rayon::ThreadPool, t: usize, one: f64) -> f64 {
 fn stats(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     (v[v.len() - 1], v[v.len() / 2])
+}
+
+/// One call of sgemm at `s`³ on `pool`, in seconds.
+fn square_call(pool: &rayon::ThreadPool, s: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> f64 {
+    pool.install(|| {
+        rayon::join(|| (), || ());
+        let t0 = Instant::now();
+        kernels::sgemm(
+            Transpose::No,
+            Transpose::No,
+            s,
+            s,
+            s,
+            1.0,
+            a,
+            s,
+            b,
+            s,
+            0.0,
+            c,
+            s,
+        );
+        black_box(c);
+        t0.elapsed().as_secs_f64()
+    })
+}
+
+/// Thread scaling measured within one loop: sgemm at the large squares on a one-thread pool
+/// and a `t`-thread pool, call by call, the order swapped each round, so that the two figures
+/// see the same host rather than two tables minutes apart. Prints GFLOP/s best / median of
+/// each, the ratio of the bests and the median of the ratios of the pairs.
+fn scaling(t: usize, budget: Duration, filter: Option<&str>) {
+    let pools = [1, t].map(|n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    });
+    println!("\n## {t} threads against 1, interleaved call by call (sgemm NN)");
+    println!("| shape | 1 thread | {t} threads | ratio of bests | median ratio of pairs |");
+    println!("|---|---|---|---|---|");
+    for (name, s) in [("512^3", 512), ("1024^3", 1024), ("2048^3", 2048)] {
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let a: Vec<f32> = (0..s * s)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..s * s)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+            .collect();
+        let mut c = vec![0f32; s * s];
+        let flops = 2.0 * (s * s * s) as f64;
+        let mut times: [Vec<f64>; 2] = Default::default();
+        let start = Instant::now();
+        let mut round = 0;
+        while start.elapsed() < budget || times[0].len() < MIN_CALLS {
+            for q in 0..2 {
+                let which = (q + round) % 2;
+                times[which].push(square_call(&pools[which], s, &a, &b, &mut c));
+            }
+            round += 1;
+        }
+        let mut ratios: Vec<f64> = times[0].iter().zip(&times[1]).map(|(x, y)| x / y).collect();
+        let mut gflops = times
+            .clone()
+            .map(|v| v.iter().map(|x| flops / x / 1e9).collect::<Vec<f64>>());
+        let (b1, m1) = stats(&mut gflops[0]);
+        let (bt, mt) = stats(&mut gflops[1]);
+        let (_, mr) = stats(&mut ratios);
+        println!(
+            "| {name} | {b1:.1} / {m1:.1} | {bt:.1} / {mt:.1} | {:.2}x | {mr:.2}x |",
+            bt / b1
+        );
+    }
 }
 
 fn main() {
@@ -214,7 +296,7 @@ fn main() {
             // inside the pool so no call pays for a hop into it.
             pool.install(|| {
                 let mut round = 0;
-                while start.elapsed() < budget || times[0].len() < 5 {
+                while start.elapsed() < budget || times[0].len() < MIN_CALLS {
                     // The order turns by one each round, so that no candidate always follows
                     // the same one: a multi-threaded call leaves rayon's workers awake or
                     // asleep for the next.
@@ -328,6 +410,11 @@ fn main() {
                 "| {} | {peak:.1} | {} | {} | {} | {} |",
                 s.name, cells[0], cells[1], cells[2], cells[3]
             );
+        }
+    }
+    if threads.contains(&1) {
+        for &t in threads.iter().filter(|&&t| t > 1) {
+            scaling(t, budget, filter.as_deref());
         }
     }
 }
