@@ -70,7 +70,12 @@ pub const PARALLEL_MIN_FLOPS: usize = if cfg!(miri) { 0 } else { 4_000_000 };
 
 /// Blocks of C per thread when sgemm splits over rayon's threads (see `gemm/parallel.rs`):
 /// more blocks than threads let a thread that is slower, or woken late, take fewer of them.
-pub const PARALLEL_BLOCKS_PER_THREAD: usize = 8;
+/// Capped by the tiles across C (MR rows or NR columns a block at the least). Against 8, 32
+/// gave the medians of two threads 2–5% more at 128x784x512, 784x128x512 TN, 1024³ and
+/// 2048³, and 0–4% at 256³ and 512³, level on best call (A/B within one process, Zen 3,
+/// 2026-11-29): a block of C rarely holds enough rows to fill MC, but a call whose second
+/// core stalls loses less at the end of each phase.
+pub const PARALLEL_BLOCKS_PER_THREAD: usize = 32;
 
 /// Micro-panels of the shared packed operand claimed and packed at a time by one thread in a
 /// parallel sgemm (four NR panels of B span 64 to 128 floats of each of its rows).
