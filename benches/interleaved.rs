@@ -155,6 +155,18 @@ fn stats(v: &mut [f64]) -> (f64, f64) {
     (v[v.len() - 1], v[v.len() / 2])
 }
 
+/// The A and B every candidate multiplies: `a_len` and `b_len` floats of a short repeating
+/// pattern of small values, so that no candidate meets denormals or overflow.
+fn operands(a_len: usize, b_len: usize) -> (Vec<f32>, Vec<f32>) {
+    let a = (0..a_len)
+        .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+        .collect();
+    let b = (0..b_len)
+        .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+        .collect();
+    (a, b)
+}
+
 /// One call of sgemm at `s`³ on `pool`, in seconds.
 fn square_call(pool: &rayon::ThreadPool, s: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> f64 {
     pool.install(|| {
@@ -198,12 +210,7 @@ fn scaling(t: usize, budget: Duration, filter: Option<&str>) {
         if filter.is_some_and(|f| !name.contains(f)) {
             continue;
         }
-        let a: Vec<f32> = (0..s * s)
-            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
-            .collect();
-        let b: Vec<f32> = (0..s * s)
-            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
-            .collect();
+        let (a, b) = operands(s * s, s * s);
         let mut c = vec![0f32; s * s];
         let flops = 2.0 * (s * s * s) as f64;
         let mut times: [Vec<f64>; 2] = Default::default();
@@ -274,12 +281,7 @@ fn main() {
             } else {
                 (s.n, s.k)
             };
-            let a: Vec<f32> = (0..ar * ac)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
-                .collect();
-            let b: Vec<f32> = (0..br * bc)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
-                .collect();
+            let (a, b) = operands(ar * ac, br * bc);
             let mut c = vec![0f32; s.m * s.n];
             let flops = 2.0 * (s.m * s.n * s.k) as f64;
             // dense_forward (bias + relu epilogue) only has the NN layout.
