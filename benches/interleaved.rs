@@ -225,7 +225,7 @@ fn scaling(t: usize, budget: Duration, filter: Option<&str>) {
         }
         let mut ratios: Vec<f64> = times[0].iter().zip(&times[1]).map(|(x, y)| x / y).collect();
         let mut gflops = times
-            .clone()
+            .each_ref()
             .map(|v| v.iter().map(|x| flops / x / 1e9).collect::<Vec<f64>>());
         let (b1, m1) = stats(&mut gflops[0]);
         let (bt, mt) = stats(&mut gflops[1]);
