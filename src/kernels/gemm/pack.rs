@@ -168,7 +168,7 @@ pub(crate) fn transpose(
     assert!(ld >= cols && src.len() >= (rows - 1) * ld + cols);
     #[cfg(target_arch = "x86_64")]
     if rows >= 8
-        && cols >= 8
+        && cols >= 4
         && matches!(
             super::kernel::isa(),
             super::kernel::Isa::Avx2 | super::kernel::Isa::Avx512
@@ -191,13 +191,15 @@ fn transpose_scalar(dst: &mut [f32], ldd: usize, src: &[f32], ld: usize, rows: u
 }
 
 /// [`transpose`] in 8 x 8 blocks held in registers (eight loads, 24 shuffles, eight stores
-/// for 64 floats; the element loops compile to one load and one store each). A last block
-/// that would run past `rows` or `cols` is moved back to end at the edge, so it overlaps
-/// its neighbour and writes some elements twice with the same value.
+/// for 64 floats; the element loops compile to one load and one store each), and 8 x 4
+/// blocks for the last one to four columns (12 shuffles and four stores for 32 floats: the
+/// narrow path's op(B) is often 10 columns wide). A last block that would run past `rows` or
+/// `cols` is moved back to end at the edge, so it overlaps its neighbour and writes some
+/// elements twice with the same value.
 ///
 /// # Safety
-/// The CPU supports AVX2; `rows, cols >= 8`; `dst` holds the `cols x rows` block with row
-/// stride `ldd` and `src` the `rows x cols` block with row stride `ld`.
+/// The CPU supports AVX2; `rows >= 8`, `cols >= 4`; `dst` holds the `cols x rows` block with
+/// row stride `ldd` and `src` the `rows x cols` block with row stride `ld`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn transpose_avx2(
@@ -208,50 +210,113 @@ unsafe fn transpose_avx2(
     rows: usize,
     cols: usize,
 ) {
-    use std::arch::x86_64::*;
-    let starts = |len: usize| (0..len.div_ceil(8)).map(move |b| (b * 8).min(len - 8));
-    for i0 in starts(rows) {
-        for j0 in starts(cols) {
-            // SAFETY: i0 + 8 <= rows and j0 + 8 <= cols, inside both blocks by the contract.
-            unsafe {
-                let r: [__m256; 8] =
-                    std::array::from_fn(|t| _mm256_loadu_ps(src.add((i0 + t) * ld + j0)));
-                // Pairs of rows interleaved, then quads, then the 128-bit halves swapped:
-                // t[c] ends up holding column j0 + c of the eight rows.
-                let a = [
-                    _mm256_unpacklo_ps(r[0], r[1]),
-                    _mm256_unpackhi_ps(r[0], r[1]),
-                    _mm256_unpacklo_ps(r[2], r[3]),
-                    _mm256_unpackhi_ps(r[2], r[3]),
-                    _mm256_unpacklo_ps(r[4], r[5]),
-                    _mm256_unpackhi_ps(r[4], r[5]),
-                    _mm256_unpacklo_ps(r[6], r[7]),
-                    _mm256_unpackhi_ps(r[6], r[7]),
-                ];
-                let b = [
-                    _mm256_shuffle_ps::<0x44>(a[0], a[2]),
-                    _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
-                    _mm256_shuffle_ps::<0x44>(a[1], a[3]),
-                    _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
-                    _mm256_shuffle_ps::<0x44>(a[4], a[6]),
-                    _mm256_shuffle_ps::<0xEE>(a[4], a[6]),
-                    _mm256_shuffle_ps::<0x44>(a[5], a[7]),
-                    _mm256_shuffle_ps::<0xEE>(a[5], a[7]),
-                ];
-                let t = [
-                    _mm256_permute2f128_ps::<0x20>(b[0], b[4]),
-                    _mm256_permute2f128_ps::<0x20>(b[1], b[5]),
-                    _mm256_permute2f128_ps::<0x20>(b[2], b[6]),
-                    _mm256_permute2f128_ps::<0x20>(b[3], b[7]),
-                    _mm256_permute2f128_ps::<0x31>(b[0], b[4]),
-                    _mm256_permute2f128_ps::<0x31>(b[1], b[5]),
-                    _mm256_permute2f128_ps::<0x31>(b[2], b[6]),
-                    _mm256_permute2f128_ps::<0x31>(b[3], b[7]),
-                ];
-                for (c, v) in t.into_iter().enumerate() {
-                    _mm256_storeu_ps(dst.add((j0 + c) * ldd + i0), v);
+    let row_starts = (0..rows.div_ceil(8)).map(|b| (b * 8).min(rows - 8));
+    for i0 in row_starts {
+        let mut j0 = 0;
+        // SAFETY (both blocks): i0 + 8 <= rows and j0 + width <= cols, inside both blocks by
+        // the contract.
+        unsafe {
+            while j0 + 8 <= cols {
+                block8x8(dst, ldd, src, ld, i0, j0);
+                j0 += 8;
+            }
+            // The last one to seven columns: one 8 x 8 block moved back, or (when fewer than
+            // eight columns in all) two 8 x 4 blocks, or one.
+            let left = cols - j0;
+            if left > 4 && cols >= 8 {
+                block8x8(dst, ldd, src, ld, i0, cols - 8);
+            } else {
+                if left > 4 {
+                    block8x4(dst, ldd, src, ld, i0, j0);
+                }
+                if left > 0 {
+                    block8x4(dst, ldd, src, ld, i0, cols - 4);
                 }
             }
+        }
+    }
+}
+
+/// Rows `i0..i0 + 8` by columns `j0..j0 + 8` of [`transpose_avx2`].
+///
+/// # Safety
+/// As for [`transpose_avx2`], with the block inside both matrices.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn block8x8(dst: *mut f32, ldd: usize, src: *const f32, ld: usize, i0: usize, j0: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the block lies inside both matrices (the caller's contract).
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|t| _mm256_loadu_ps(src.add((i0 + t) * ld + j0)));
+        // Pairs of rows interleaved, then quads, then the 128-bit halves swapped:
+        // t[c] ends up holding column j0 + c of the eight rows.
+        let a = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let b = [
+            _mm256_shuffle_ps::<0x44>(a[0], a[2]),
+            _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
+            _mm256_shuffle_ps::<0x44>(a[1], a[3]),
+            _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
+            _mm256_shuffle_ps::<0x44>(a[4], a[6]),
+            _mm256_shuffle_ps::<0xEE>(a[4], a[6]),
+            _mm256_shuffle_ps::<0x44>(a[5], a[7]),
+            _mm256_shuffle_ps::<0xEE>(a[5], a[7]),
+        ];
+        let t = [
+            _mm256_permute2f128_ps::<0x20>(b[0], b[4]),
+            _mm256_permute2f128_ps::<0x20>(b[1], b[5]),
+            _mm256_permute2f128_ps::<0x20>(b[2], b[6]),
+            _mm256_permute2f128_ps::<0x20>(b[3], b[7]),
+            _mm256_permute2f128_ps::<0x31>(b[0], b[4]),
+            _mm256_permute2f128_ps::<0x31>(b[1], b[5]),
+            _mm256_permute2f128_ps::<0x31>(b[2], b[6]),
+            _mm256_permute2f128_ps::<0x31>(b[3], b[7]),
+        ];
+        for (c, v) in t.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add((j0 + c) * ldd + i0), v);
+        }
+    }
+}
+
+/// Rows `i0..i0 + 8` by columns `j0..j0 + 4` of [`transpose_avx2`]: rows t and t + 4 share a
+/// register, one per 128-bit half, so that one 4 x 4 transpose per half gives whole columns.
+///
+/// # Safety
+/// As for [`transpose_avx2`], with the block inside both matrices.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn block8x4(dst: *mut f32, ldd: usize, src: *const f32, ld: usize, i0: usize, j0: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the block lies inside both matrices (the caller's contract).
+    unsafe {
+        let row = |t: usize| _mm_loadu_ps(src.add((i0 + t) * ld + j0));
+        let y: [__m256; 4] = std::array::from_fn(|t| {
+            _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(row(t)), row(t + 4))
+        });
+        let a = [
+            _mm256_unpacklo_ps(y[0], y[1]),
+            _mm256_unpackhi_ps(y[0], y[1]),
+            _mm256_unpacklo_ps(y[2], y[3]),
+            _mm256_unpackhi_ps(y[2], y[3]),
+        ];
+        let t = [
+            _mm256_shuffle_ps::<0x44>(a[0], a[2]),
+            _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
+            _mm256_shuffle_ps::<0x44>(a[1], a[3]),
+            _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
+        ];
+        for (c, v) in t.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add((j0 + c) * ldd + i0), v);
         }
     }
 }
@@ -293,7 +358,9 @@ mod tests {
 
     #[test]
     fn transpose_matches_the_definition_on_every_path_and_edge() {
-        let dims = [0, 1, 2, 7, 8, 9, 10, 15, 16, 17, 23, 24, 33];
+        let dims = [
+            0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 15, 16, 17, 20, 23, 24, 33,
+        ];
         for &rows in &dims {
             for &cols in &dims {
                 for pad in [0, 3] {
@@ -315,7 +382,7 @@ mod tests {
                     }
                     assert_eq!(scalar, want, "scalar {rows}x{cols} ld {ld} ldd {ldd}");
                     #[cfg(target_arch = "x86_64")]
-                    if rows >= 8 && cols >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+                    if rows >= 8 && cols >= 4 && std::arch::is_x86_feature_detected!("avx2") {
                         let mut v = vec![-1.0; want.len()];
                         // SAFETY: AVX2 is present; both buffers hold their blocks.
                         unsafe {

@@ -26,6 +26,11 @@ impl Vector for V16 {
         V16(unsafe { _mm512_loadu_ps(p) })
     }
     #[inline(always)]
+    unsafe fn load_partial(p: *const f32, len: usize) -> Self {
+        // SAFETY: len < 16; masked-off lanes are neither read nor faulted on.
+        V16(unsafe { _mm512_maskz_loadu_ps(((1u32 << len) - 1) as __mmask16, p) })
+    }
+    #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller guarantees 16 writable floats at p.
         unsafe { _mm512_storeu_ps(p, self.0) }

@@ -102,6 +102,17 @@ pub(crate) trait Vector: Copy {
     unsafe fn zero() -> Self;
     unsafe fn splat(x: f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
+    /// The `len < LANES` floats at `p` in the low lanes, zero in the rest; reads nothing
+    /// past `p + len`.
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f32, len: usize) -> Self {
+        let mut lanes = [0f32; 16];
+        // SAFETY: the caller guarantees `len` readable floats at p; len < LANES <= 16.
+        unsafe {
+            std::ptr::copy_nonoverlapping(p, lanes.as_mut_ptr(), len);
+            Self::load(lanes.as_ptr())
+        }
+    }
     unsafe fn store(self, p: *mut f32);
     /// `self * b + c`, fused where the ISA has FMA.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
@@ -120,10 +131,10 @@ pub(crate) trait Vector: Copy {
         unsafe { self.store(lanes.as_mut_ptr()) };
         lanes[..Self::LANES].iter().sum()
     }
-    /// `[v[0].reduce_sum(), .., v[3].reduce_sum()]`, bit for bit; an implementation may
-    /// share the shuffles of the four sums.
+    /// `[v[0].reduce_sum(), .., v[7].reduce_sum()]`, bit for bit; an implementation may
+    /// share the shuffles of the eight sums.
     #[inline(always)]
-    unsafe fn reduce4(v: [Self; 4]) -> [f32; 4] {
+    unsafe fn reduce8(v: [Self; 8]) -> [f32; 8] {
         // SAFETY: forwarded contract.
         unsafe { v.map(|x| x.reduce_sum()) }
     }
