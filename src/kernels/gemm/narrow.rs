@@ -256,14 +256,17 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
     // holds k floats.
     unsafe {
         let mut acc = [[V::zero(); CC]; RR];
-        let mut p = 0;
-        while p < full {
-            step(&mut acc, &a, &b, p, V::LANES);
-            p += V::LANES;
+        // Pointers to the end of the whole vectors and an offset counting up to zero: the
+        // loop's test is then the flags of its one add, with no bound held in a register.
+        let (a, b) = (a.map(|x| x.add(full)), b.map(|x| x.add(full)));
+        let mut q = -(full as isize);
+        while q < 0 {
+            step(&mut acc, &a, &b, q, V::LANES);
+            q += V::LANES as isize;
         }
         // The tail of k as one more step, zero in the lanes past k.
         if full < g.k {
-            step(&mut acc, &a, &b, p, g.k - full);
+            step(&mut acc, &a, &b, 0, g.k - full);
         }
         acc
     }
@@ -280,7 +283,7 @@ unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
     acc: &mut [[V; CC]; RR],
     a: &[*const f32; RR],
     b: &[*const f32; CC],
-    p: usize,
+    p: isize,
     len: usize,
 ) {
     // SAFETY: forwarded contract.
@@ -288,10 +291,10 @@ unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
         if RR <= CC {
             let mut av = [V::zero(); RR];
             for (x, &ap) in av.iter_mut().zip(a) {
-                *x = load(ap.add(p), len);
+                *x = load(ap.offset(p), len);
             }
             for (c, &bp) in b.iter().enumerate() {
-                let bv = load::<V>(bp.add(p), len);
+                let bv = load::<V>(bp.offset(p), len);
                 for (row, x) in acc.iter_mut().zip(&av) {
                     row[c] = x.mul_add(bv, row[c]);
                 }
@@ -299,10 +302,10 @@ unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
         } else {
             let mut bv = [V::zero(); CC];
             for (y, &bp) in bv.iter_mut().zip(b) {
-                *y = load(bp.add(p), len);
+                *y = load(bp.offset(p), len);
             }
             for (row, &ap) in acc.iter_mut().zip(a) {
-                let x = load::<V>(ap.add(p), len);
+                let x = load::<V>(ap.offset(p), len);
                 for (s, y) in row.iter_mut().zip(&bv) {
                     *s = x.mul_add(*y, *s);
                 }
