@@ -124,7 +124,7 @@ pub const NARROW_STREAM_TILE_COLS: usize = 2;
 /// accumulators and 7 loads per 12 FMAs, and with three rows of A and one of B fills the 16
 /// ymm registers (10 columns go 4 + 3 + 3). In an A/B within one process (median of paired
 /// ratios, one thread) it was 1.10x the 2 x 5 tiles it replaced at 128x512x10 and 1.03-1.14x
-/// at 128x512 with n = 3..12; 4 x 3 tiles, one register short, spilled and ran at 0.5x.
+/// at 128x512 with n = 3..12; 4 x 3 tiles, one register short, spilled and ran at 0.5-0.6x.
 pub const NARROW_TILE_COLS: usize = 4;
 
 /// At or below this depth (and with C wider than [`NARROW_N`] columns), sgemm skips packing
