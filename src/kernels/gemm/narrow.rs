@@ -432,24 +432,18 @@ fn chunk<const BETA: bool, const BIAS: bool, const RELU: bool>(
 
 /// Writes rows of sums into C from row `i0` through the alpha/beta/bias/relu epilogue: each
 /// element gets `alpha·s`, then `+ beta·C` (a product and a sum, not fused), `+ bias` and
-/// relu, in that order, in one loop compiled for the steps this call has. `bias` is the bias
-/// repeated once per row of the block (or empty). When C's rows are contiguous (ldc == n)
-/// the block is one loop, not one per row.
+/// relu, in that order, in one loop a row compiled for the steps this call has. `bias` is
+/// the bias repeated once per row of the block (or empty). For C's rows apart (ldc > n);
+/// [`finish_direct`] does contiguous ones.
 ///
 /// # Safety
-/// The rows lie inside C and belong to this thread.
+/// The rows lie inside C and belong to this thread; `V`'s instructions are supported.
 #[inline(always)]
 unsafe fn store<V: Vector>(g: &Gemm, i0: usize, n: usize, sums: &[f32], bias: &[f32]) {
-    let (len, stride) = if g.ldc == n {
-        (sums.len(), sums.len())
-    } else {
-        (n, g.ldc)
-    };
-    for (r, s) in sums.chunks_exact(len).enumerate() {
-        // SAFETY: `len` floats from row i0 + r (of the block's rows when contiguous) lie
-        // inside C by the contract.
-        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add(i0 * g.ldc + r * stride), len) };
-        let bias = &bias[..bias.len().min(len)];
+    for (r, s) in sums.chunks_exact(n).enumerate() {
+        // SAFETY: n floats from row i0 + r lie inside C by the contract.
+        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), n) };
+        let bias = &bias[..bias.len().min(n)];
         // beta == 0 must not read C: it may hold NaN.
         // SAFETY: V's instructions are supported (the caller's contract); the lengths match.
         unsafe {
@@ -469,7 +463,7 @@ unsafe fn store<V: Vector>(g: &Gemm, i0: usize, n: usize, sums: &[f32], bias: &[
     }
 }
 
-/// One row (or contiguous block) of [`store`], with its steps fixed at compile time: whole
+/// One row of [`store`], with its steps fixed at compile time: whole
 /// vectors, then the last few floats one at a time.
 ///
 /// # Safety
