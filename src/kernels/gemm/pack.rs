@@ -249,38 +249,17 @@ unsafe fn block8x8(dst: *mut f32, ldd: usize, src: *const f32, ld: usize, i0: us
     // SAFETY: the block lies inside both matrices (the caller's contract).
     unsafe {
         let r: [__m256; 8] = std::array::from_fn(|t| _mm256_loadu_ps(src.add((i0 + t) * ld + j0)));
-        // Pairs of rows interleaved, then quads, then the 128-bit halves swapped:
-        // t[c] ends up holding column j0 + c of the eight rows.
-        let a = [
-            _mm256_unpacklo_ps(r[0], r[1]),
-            _mm256_unpackhi_ps(r[0], r[1]),
-            _mm256_unpacklo_ps(r[2], r[3]),
-            _mm256_unpackhi_ps(r[2], r[3]),
-            _mm256_unpacklo_ps(r[4], r[5]),
-            _mm256_unpackhi_ps(r[4], r[5]),
-            _mm256_unpacklo_ps(r[6], r[7]),
-            _mm256_unpackhi_ps(r[6], r[7]),
-        ];
-        let b = [
-            _mm256_shuffle_ps::<0x44>(a[0], a[2]),
-            _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
-            _mm256_shuffle_ps::<0x44>(a[1], a[3]),
-            _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
-            _mm256_shuffle_ps::<0x44>(a[4], a[6]),
-            _mm256_shuffle_ps::<0xEE>(a[4], a[6]),
-            _mm256_shuffle_ps::<0x44>(a[5], a[7]),
-            _mm256_shuffle_ps::<0xEE>(a[5], a[7]),
-        ];
-        let t = [
-            _mm256_permute2f128_ps::<0x20>(b[0], b[4]),
-            _mm256_permute2f128_ps::<0x20>(b[1], b[5]),
-            _mm256_permute2f128_ps::<0x20>(b[2], b[6]),
-            _mm256_permute2f128_ps::<0x20>(b[3], b[7]),
-            _mm256_permute2f128_ps::<0x31>(b[0], b[4]),
-            _mm256_permute2f128_ps::<0x31>(b[1], b[5]),
-            _mm256_permute2f128_ps::<0x31>(b[2], b[6]),
-            _mm256_permute2f128_ps::<0x31>(b[3], b[7]),
-        ];
+        // Each half of rows 0-3 and of rows 4-7 transposed, then the halves swapped: t[c]
+        // ends up holding column j0 + c of the eight rows.
+        let lo = transpose_quads([r[0], r[1], r[2], r[3]]);
+        let hi = transpose_quads([r[4], r[5], r[6], r[7]]);
+        let t: [__m256; 8] = std::array::from_fn(|c| {
+            if c < 4 {
+                _mm256_permute2f128_ps::<0x20>(lo[c], hi[c])
+            } else {
+                _mm256_permute2f128_ps::<0x31>(lo[c - 4], hi[c - 4])
+            }
+        });
         for (c, v) in t.into_iter().enumerate() {
             _mm256_storeu_ps(dst.add((j0 + c) * ldd + i0), v);
         }
@@ -303,22 +282,36 @@ unsafe fn block8x4(dst: *mut f32, ldd: usize, src: *const f32, ld: usize, i0: us
         let y: [__m256; 4] = std::array::from_fn(|t| {
             _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(row(t)), row(t + 4))
         });
-        let a = [
-            _mm256_unpacklo_ps(y[0], y[1]),
-            _mm256_unpackhi_ps(y[0], y[1]),
-            _mm256_unpacklo_ps(y[2], y[3]),
-            _mm256_unpackhi_ps(y[2], y[3]),
-        ];
-        let t = [
-            _mm256_shuffle_ps::<0x44>(a[0], a[2]),
-            _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
-            _mm256_shuffle_ps::<0x44>(a[1], a[3]),
-            _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
-        ];
+        let t = transpose_quads(y);
         for (c, v) in t.into_iter().enumerate() {
             _mm256_storeu_ps(dst.add((j0 + c) * ldd + i0), v);
         }
     }
+}
+
+/// Four rows of eight floats, each 128-bit half transposed as a 4 x 4 block: element c of
+/// half h of the result's vector t is element t of half h of `v[c]`.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn transpose_quads(v: [std::arch::x86_64::__m256; 4]) -> [std::arch::x86_64::__m256; 4] {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved, then pairs of pairs.
+    let a = [
+        _mm256_unpacklo_ps(v[0], v[1]),
+        _mm256_unpackhi_ps(v[0], v[1]),
+        _mm256_unpacklo_ps(v[2], v[3]),
+        _mm256_unpackhi_ps(v[2], v[3]),
+    ];
+    [
+        _mm256_shuffle_ps::<0x44>(a[0], a[2]),
+        _mm256_shuffle_ps::<0xEE>(a[0], a[2]),
+        _mm256_shuffle_ps::<0x44>(a[1], a[3]),
+        _mm256_shuffle_ps::<0xEE>(a[1], a[3]),
+    ]
 }
 
 /// A reusable, 64-byte-aligned scratch buffer that only ever grows.
