@@ -300,7 +300,7 @@ fn sgemm_exact_block_boundaries() {
 }
 
 /// The narrow path (n <= NARROW_N, A as stored) picks its register tiles from n and from the
-/// size of A: every column count, row counts around its blocks of four and six rows, and an A
+/// size of A: every column count, row counts around its blocks of three and six rows, and an A
 /// just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.
 #[test]
 fn sgemm_narrow_every_width_and_blocking() {
