@@ -11,7 +11,7 @@ use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::params::{
     NARROW_BLOCK_ROWS, NARROW_N, NARROW_STREAM_BYTES, NARROW_STREAM_ROWS, NARROW_STREAM_TILE_COLS,
-    NARROW_TILE_COLS,
+    NARROW_TILE_COLS, NARROW_UNROLL, NARROW_UNROLL_MIN_STEPS,
 };
 use crate::kernels::Transpose;
 use std::ops::Range;
@@ -260,6 +260,17 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
         // loop's test is then the flags of its one add, with no bound held in a register.
         let (a, b) = (a.map(|x| x.add(full)), b.map(|x| x.add(full)));
         let mut q = -(full as isize);
+        // Long rows eight vectors a pass, then what is left one at a time: the same steps
+        // in the same order, in fewer trips round the loop.
+        if full >= NARROW_UNROLL_MIN_STEPS * V::LANES {
+            let pass = (NARROW_UNROLL * V::LANES) as isize;
+            while q <= -pass {
+                for u in 0..NARROW_UNROLL {
+                    step(&mut acc, &a, &b, q + (u * V::LANES) as isize, V::LANES);
+                }
+                q += pass;
+            }
+        }
         while q < 0 {
             step(&mut acc, &a, &b, q, V::LANES);
             q += V::LANES as isize;
@@ -342,7 +353,7 @@ unsafe fn finish<V: Vector>(sums: &mut [f32; BLOCK], acc: &[V; BLOCK], len: usiz
     // (the arrays are sized in eights), so that no copy has a length known only at run time.
     for e in (0..len).step_by(8) {
         // SAFETY: V's instructions are supported (the caller's contract).
-        let s = unsafe { V::reduce8(std::array::from_fn(|t| acc[e + t])) };
+        let s = unsafe { V::reduce8(acc[e..e + 8].try_into().unwrap()) };
         sums[e..e + 8].copy_from_slice(&s);
     }
 }
@@ -362,70 +373,130 @@ unsafe fn finish_direct<V: Vector>(
 ) {
     // SAFETY: the block's len floats from row i0 lie inside C (the contract; ldc == n).
     let c = unsafe { std::slice::from_raw_parts_mut(g.c.add(i0 * g.ldc), len) };
-    for e in (0..len).step_by(8) {
-        // SAFETY: V's instructions are supported (the caller's contract).
-        let s = unsafe { V::reduce8(std::array::from_fn(|t| acc[e + t])) };
-        let w = (len - e).min(8);
-        let c = &mut c[e..e + w];
-        // beta == 0 must not read C: it may hold NaN.
-        match (g.beta != 0.0, g.bias.is_some(), g.relu) {
-            (false, false, false) => chunk::<false, false, false>(c, &s, g, bias, e),
-            (false, false, true) => chunk::<false, false, true>(c, &s, g, bias, e),
-            (false, true, false) => chunk::<false, true, false>(c, &s, g, bias, e),
-            (false, true, true) => chunk::<false, true, true>(c, &s, g, bias, e),
-            (true, false, false) => chunk::<true, false, false>(c, &s, g, bias, e),
-            (true, false, true) => chunk::<true, false, true>(c, &s, g, bias, e),
-            (true, true, false) => chunk::<true, true, false>(c, &s, g, bias, e),
-            (true, true, true) => chunk::<true, true, true>(c, &s, g, bias, e),
+    // One choice of the epilogue's steps per block, none per chunk. alpha == 1 skips the
+    // product, which would not change a bit.
+    // beta == 0 must not read C: it may hold NaN.
+    // SAFETY (both): V's instructions are supported (the caller's contract).
+    let steps = (g.beta != 0.0, g.bias.is_some(), g.relu);
+    if g.alpha == 1.0 {
+        unsafe { chunks_for::<V, false>(acc, c, g, bias, steps) }
+    } else {
+        unsafe { chunks_for::<V, true>(acc, c, g, bias, steps) }
+    }
+}
+
+/// [`chunks`] with the steps `(beta, bias, relu)` fixed at compile time.
+///
+/// # Safety
+/// `V`'s instructions are supported.
+#[inline(always)]
+unsafe fn chunks_for<V: Vector, const SCALE: bool>(
+    acc: &[V; BLOCK],
+    c: &mut [f32],
+    g: &Gemm,
+    bias: &[f32],
+    steps: (bool, bool, bool),
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        match steps {
+            (false, false, false) => chunks::<V, SCALE, false, false, false>(acc, c, g, bias),
+            (false, false, true) => chunks::<V, SCALE, false, false, true>(acc, c, g, bias),
+            (false, true, false) => chunks::<V, SCALE, false, true, false>(acc, c, g, bias),
+            (false, true, true) => chunks::<V, SCALE, false, true, true>(acc, c, g, bias),
+            (true, false, false) => chunks::<V, SCALE, true, false, false>(acc, c, g, bias),
+            (true, false, true) => chunks::<V, SCALE, true, false, true>(acc, c, g, bias),
+            (true, true, false) => chunks::<V, SCALE, true, true, false>(acc, c, g, bias),
+            (true, true, true) => chunks::<V, SCALE, true, true, true>(acc, c, g, bias),
         }
     }
 }
 
-/// Up to eight sums of [`finish_direct`] through the epilogue into `c`; `bias[e..]` lines up
-/// with them.
+/// The sums of [`finish_direct`], eight at a time, through the epilogue into `c` (which
+/// lines up with `acc` and with `bias`, the bias repeated once per row of the block): each
+/// element gets `alpha·s` (when SCALE), then `+ beta·C` (a product and a sum, not fused),
+/// `+ bias` and relu, in that order, as [`store`] does.
+///
+/// # Safety
+/// `V`'s instructions are supported; `acc` holds lane sums for every element of `c`.
 #[inline(always)]
-fn chunk<const BETA: bool, const BIAS: bool, const RELU: bool>(
+unsafe fn chunks<
+    V: Vector,
+    const SCALE: bool,
+    const BETA: bool,
+    const BIAS: bool,
+    const RELU: bool,
+>(
+    acc: &[V; BLOCK],
     c: &mut [f32],
-    s: &[f32; 8],
     g: &Gemm,
     bias: &[f32],
-    e: usize,
 ) {
-    // Read alpha and beta afresh for each chunk: hoisted out of the loops, their broadcasts
+    // Read alpha and beta afresh for each block: hoisted out of the loops, their broadcasts
     // would hold a vector register through the 3 x 4 tile's loop, which needs all sixteen,
     // and an accumulator would spill (1.3x slower at 128x512x10).
     let (alpha, beta) = std::hint::black_box((g.alpha, g.beta));
-    let mut v = s.map(|x| alpha * x);
-    if c.len() == 8 {
-        // A whole chunk: fixed-length loops, which compile to vector instructions.
-        let c: &mut [f32; 8] = c.try_into().unwrap();
-        if BETA {
-            for (v, x) in v.iter_mut().zip(c.iter()) {
-                *v += beta * x;
+    let len = c.len();
+    let mut e = 0;
+    // SAFETY: V's instructions are supported (the contract); every access is inside `c`
+    // (e + 8 <= len) or `bias` (as long as `c` when BIAS).
+    unsafe {
+        // Whole chunks: one vector where the vector is eight lanes wide, else fixed-length
+        // loops, which compile to vector instructions too.
+        while e + 8 <= len {
+            let s = V::reduce8(acc[e..e + 8].try_into().unwrap());
+            let c8: &mut [f32; 8] = (&mut c[e..e + 8]).try_into().unwrap();
+            if V::LANES == 8 {
+                let cp = c8.as_mut_ptr();
+                let mut v = V::load(s.as_ptr());
+                if SCALE {
+                    v = v.mul(V::splat(alpha));
+                }
+                if BETA {
+                    v = v.add(V::load(cp).mul(V::splat(beta)));
+                }
+                if BIAS {
+                    v = v.add(V::load(bias[e..e + 8].as_ptr()));
+                }
+                if RELU {
+                    v = v.max(V::zero());
+                }
+                v.store(cp);
+            } else {
+                let mut v = if SCALE { s.map(|x| alpha * x) } else { s };
+                if BETA {
+                    for (v, x) in v.iter_mut().zip(c8.iter()) {
+                        *v += beta * x;
+                    }
+                }
+                if BIAS {
+                    for (v, b) in v.iter_mut().zip(&bias[e..e + 8]) {
+                        *v += b;
+                    }
+                }
+                if RELU {
+                    v = v.map(|x| x.max(0.0));
+                }
+                *c8 = v;
             }
+            e += 8;
         }
-        if BIAS {
-            for (v, b) in v.iter_mut().zip(&bias[e..e + 8]) {
-                *v += b;
+        // The last few, element by element.
+        if e < len {
+            let s = V::reduce8(acc[e..e + 8].try_into().unwrap());
+            for (t, x) in c[e..].iter_mut().enumerate() {
+                let mut y = if SCALE { alpha * s[t] } else { s[t] };
+                if BETA {
+                    y += beta * *x;
+                }
+                if BIAS {
+                    y += bias[e + t];
+                }
+                if RELU {
+                    y = y.max(0.0);
+                }
+                *x = y;
             }
-        }
-        if RELU {
-            v = v.map(|x| x.max(0.0));
-        }
-        *c = v;
-    } else {
-        for (t, x) in c.iter_mut().enumerate() {
-            let mut y = v[t];
-            if BETA {
-                y += beta * *x;
-            }
-            if BIAS {
-                y += bias[e + t];
-            }
-            if RELU {
-                y = y.max(0.0);
-            }
-            *x = y;
         }
     }
 }

@@ -81,29 +81,50 @@ impl Vector for V8 {
     #[inline(always)]
     unsafe fn reduce8(v: [Self; 8]) -> [f32; 8] {
         // The additions of `reduce_sum`, in its order, for eight vectors at once:
-        // h = lo + hi per vector, then (h0 + h2) + (h1 + h3).
+        // h = lo + hi per vector, then (h0 + h2) + (h1 + h3). Written out statement by
+        // statement: closures (`array::from_fn`, `map`) around intrinsics may be left as
+        // calls compiled without AVX, once the caller is large.
         // SAFETY: the feature is enabled in the caller (see the impl comment).
         unsafe {
-            let v = v.map(|x| x.0);
-            // p[t] = [h of v[t] | h of v[t + 4]], one vector's lo + hi per 128-bit half.
-            let p: [__m256; 4] = std::array::from_fn(|t| {
-                let (x, y) = (v[t], v[t + 4]);
-                _mm256_add_ps(
-                    _mm256_permute2f128_ps::<0x20>(x, y),
-                    _mm256_permute2f128_ps::<0x31>(x, y),
-                )
-            });
-            // Per half, [h0 + h2, h1 + h3] of one vector of p[2t] and one of p[2t + 1].
-            let w: [__m256; 2] = std::array::from_fn(|t| {
-                let (x, y) = (p[2 * t], p[2 * t + 1]);
-                _mm256_add_ps(
-                    _mm256_shuffle_ps::<0b01_00_01_00>(x, y),
-                    _mm256_shuffle_ps::<0b11_10_11_10>(x, y),
-                )
-            });
+            let [
+                V8(v0),
+                V8(v1),
+                V8(v2),
+                V8(v3),
+                V8(v4),
+                V8(v5),
+                V8(v6),
+                V8(v7),
+            ] = v;
+            // [h of v[t] | h of v[t + 4]], one vector's lo + hi per 128-bit half.
+            let p0 = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(v0, v4),
+                _mm256_permute2f128_ps::<0x31>(v0, v4),
+            );
+            let p1 = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(v1, v5),
+                _mm256_permute2f128_ps::<0x31>(v1, v5),
+            );
+            let p2 = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(v2, v6),
+                _mm256_permute2f128_ps::<0x31>(v2, v6),
+            );
+            let p3 = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(v3, v7),
+                _mm256_permute2f128_ps::<0x31>(v3, v7),
+            );
+            // Per half, [h0 + h2, h1 + h3] of one vector of p0 (p2) and one of p1 (p3).
+            let w0 = _mm256_add_ps(
+                _mm256_shuffle_ps::<0b01_00_01_00>(p0, p1),
+                _mm256_shuffle_ps::<0b11_10_11_10>(p0, p1),
+            );
+            let w1 = _mm256_add_ps(
+                _mm256_shuffle_ps::<0b01_00_01_00>(p2, p3),
+                _mm256_shuffle_ps::<0b11_10_11_10>(p2, p3),
+            );
             // The last pairwise add leaves the sums of v0..v3 in the low half and v4..v7 in
             // the high half: in order, with no constant to keep in a register.
-            let s = _mm256_hadd_ps(w[0], w[1]);
+            let s = _mm256_hadd_ps(w0, w1);
             let mut out = [0f32; 8];
             _mm256_storeu_ps(out.as_mut_ptr(), s);
             out
