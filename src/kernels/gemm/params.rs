@@ -130,12 +130,12 @@ pub const NARROW_TILE_COLS: usize = 4;
 /// Vector steps of k per trip round the narrow path's tile loop, once a row holds at least
 /// [`NARROW_UNROLL_MIN_STEPS`] of them. A/B within one process (median of paired speed ratios,
 /// one thread, Zen 3, 2026-11-29): 1.02-1.03 at 128x512x10 and 1.03-1.05 at 128x784x10
-/// against one step a trip; 4 and 16 steps gained less.
+/// against one step a trip; 4 steps read about the same, 16 nothing.
 pub const NARROW_UNROLL: usize = 8;
 
 /// Fewest vector steps of k (32 is k = 256 on AVX2) for which the narrow path's tile loop
 /// takes [`NARROW_UNROLL`] steps a trip: with 12 steps (k = 100) eight a trip and four left
-/// over measured 5-8% slower than twelve trips of one.
+/// over measured 4-8% slower than twelve trips of one.
 pub const NARROW_UNROLL_MIN_STEPS: usize = 32;
 
 /// At or below this depth (and with C wider than [`NARROW_N`] columns), sgemm skips packing
