@@ -81,9 +81,10 @@ impl Vector for V8 {
     #[inline(always)]
     unsafe fn reduce8(v: [Self; 8]) -> [f32; 8] {
         // The additions of `reduce_sum`, in its order, for eight vectors at once:
-        // h = lo + hi per vector, then (h0 + h2) + (h1 + h3). Written out statement by
-        // statement: closures (`array::from_fn`, `map`) around intrinsics may be left as
-        // calls compiled without AVX, once the caller is large.
+        // h = lo + hi per vector, then (h0 + h2) + (h1 + h3). The steps are functions with
+        // the feature enabled, as the intrinsics are: closures (`array::from_fn`, `map`)
+        // around intrinsics may be left as calls compiled without AVX once the caller is
+        // large (2-4x slower at 128x512x10 when it happened).
         // SAFETY: the feature is enabled in the caller (see the impl comment).
         unsafe {
             let [
@@ -96,32 +97,9 @@ impl Vector for V8 {
                 V8(v6),
                 V8(v7),
             ] = v;
-            // [h of v[t] | h of v[t + 4]], one vector's lo + hi per 128-bit half.
-            let p0 = _mm256_add_ps(
-                _mm256_permute2f128_ps::<0x20>(v0, v4),
-                _mm256_permute2f128_ps::<0x31>(v0, v4),
-            );
-            let p1 = _mm256_add_ps(
-                _mm256_permute2f128_ps::<0x20>(v1, v5),
-                _mm256_permute2f128_ps::<0x31>(v1, v5),
-            );
-            let p2 = _mm256_add_ps(
-                _mm256_permute2f128_ps::<0x20>(v2, v6),
-                _mm256_permute2f128_ps::<0x31>(v2, v6),
-            );
-            let p3 = _mm256_add_ps(
-                _mm256_permute2f128_ps::<0x20>(v3, v7),
-                _mm256_permute2f128_ps::<0x31>(v3, v7),
-            );
-            // Per half, [h0 + h2, h1 + h3] of one vector of p0 (p2) and one of p1 (p3).
-            let w0 = _mm256_add_ps(
-                _mm256_shuffle_ps::<0b01_00_01_00>(p0, p1),
-                _mm256_shuffle_ps::<0b11_10_11_10>(p0, p1),
-            );
-            let w1 = _mm256_add_ps(
-                _mm256_shuffle_ps::<0b01_00_01_00>(p2, p3),
-                _mm256_shuffle_ps::<0b11_10_11_10>(p2, p3),
-            );
+            let (p0, p1) = (halves_added(v0, v4), halves_added(v1, v5));
+            let (p2, p3) = (halves_added(v2, v6), halves_added(v3, v7));
+            let (w0, w1) = (pairs_added(p0, p1), pairs_added(p2, p3));
             // The last pairwise add leaves the sums of v0..v3 in the low half and v4..v7 in
             // the high half: in order, with no constant to keep in a register.
             let s = _mm256_hadd_ps(w0, w1);
@@ -130,6 +108,28 @@ impl Vector for V8 {
             out
         }
     }
+}
+
+/// `[lo + hi of x | lo + hi of y]`: the two 128-bit halves of each vector added, x's sums in
+/// the low half (a step of [`V8::reduce8`]).
+#[target_feature(enable = "avx")]
+#[inline]
+fn halves_added(x: __m256, y: __m256) -> __m256 {
+    _mm256_add_ps(
+        _mm256_permute2f128_ps::<0x20>(x, y),
+        _mm256_permute2f128_ps::<0x31>(x, y),
+    )
+}
+
+/// In each 128-bit half, `[x0 + x2, x1 + x3, y0 + y2, y1 + y3]` (a step of
+/// [`V8::reduce8`]).
+#[target_feature(enable = "avx")]
+#[inline]
+fn pairs_added(x: __m256, y: __m256) -> __m256 {
+    _mm256_add_ps(
+        _mm256_shuffle_ps::<0b01_00_01_00>(x, y),
+        _mm256_shuffle_ps::<0b11_10_11_10>(x, y),
+    )
 }
 
 /// # Safety
