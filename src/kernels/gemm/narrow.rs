@@ -485,17 +485,7 @@ unsafe fn chunks<
         if e < len {
             let s = V::reduce8(acc[e..e + 8].try_into().unwrap());
             for (t, x) in c[e..].iter_mut().enumerate() {
-                let mut y = if SCALE { alpha * s[t] } else { s[t] };
-                if BETA {
-                    y += beta * *x;
-                }
-                if BIAS {
-                    y += bias[e + t];
-                }
-                if RELU {
-                    y = y.max(0.0);
-                }
-                *x = y;
+                element::<SCALE, BETA, BIAS, RELU>(x, s[t], alpha, beta, bias, e + t);
             }
         }
     }
@@ -567,16 +557,30 @@ unsafe fn row<V: Vector, const BETA: bool, const BIAS: bool, const RELU: bool>(
         }
     }
     for j in full..len {
-        let mut v = alpha * s[j];
-        if BETA {
-            v += beta * c[j];
-        }
-        if BIAS {
-            v += bias[j];
-        }
-        if RELU {
-            v = v.max(0.0);
-        }
-        c[j] = v;
+        element::<true, BETA, BIAS, RELU>(&mut c[j], s[j], alpha, beta, bias, j);
     }
+}
+
+/// The epilogue for one element `x` of C with sum `s`: `alpha·s` (when SCALE), `+ beta·x` (a
+/// product and a sum, not fused), `+ bias[j]`, relu, in that order.
+#[inline(always)]
+fn element<const SCALE: bool, const BETA: bool, const BIAS: bool, const RELU: bool>(
+    x: &mut f32,
+    s: f32,
+    alpha: f32,
+    beta: f32,
+    bias: &[f32],
+    j: usize,
+) {
+    let mut y = if SCALE { alpha * s } else { s };
+    if BETA {
+        y += beta * *x;
+    }
+    if BIAS {
+        y += bias[j];
+    }
+    if RELU {
+        y = y.max(0.0);
+    }
+    *x = y;
 }
