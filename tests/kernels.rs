@@ -72,7 +72,8 @@ fn small_dims() -> Vec<usize> {
         // The narrow path (n <= NARROW_N) and its first column count past it.
         kernels::params::NARROW_N,
         kernels::params::NARROW_N + 1,
-        // Either side of the 8 x 8 blocks in which the AVX2 path transposes op(B).
+        // Either side of the groups of eight columns in which the narrow path packs op(B), and
+        // of the 8 x 8 blocks in which the small-depth path transposes it on AVX2.
         8,
         9,
     ];
@@ -300,8 +301,8 @@ fn sgemm_exact_block_boundaries() {
 }
 
 /// The narrow path (n <= NARROW_N, A as stored) picks its register tiles from n and from the
-/// size of A: every column count, row counts around its blocks of three and six rows, and an A
-/// just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.
+/// size of A: every column count, row counts around its blocks of two, three, six and eight
+/// rows, and an A just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.
 #[test]
 fn sgemm_narrow_every_width_and_blocking() {
     let mut rng = Rng::new(7);

@@ -38,10 +38,10 @@ fn sgemm_paths_on_small_shapes() {
         );
     }
     let mut rng = Rng::new(1);
-    // 1..3 rows take the small-m path, n <= 12 the narrow path (3 x 4 and 3 x 3 tiles, the
-    // last few floats of k by masked loads; A transposed: the transposed small-depth
-    // product), k <= 16 the small-depth path (with 6-, 4-, 2- and 1-row tiles and single
-    // columns), the rest the packed path with partial edge tiles.
+    // 1..3 rows take the small-m path, n <= 12 the narrow path (2 x 5 and 6 x 2 tiles and
+    // single rows, the last few floats of k from a copy; A transposed: the transposed
+    // small-depth product), k <= 16 the small-depth path (with 6-, 4-, 2- and 1-row tiles and
+    // single columns), the rest the packed path with partial edge tiles.
     let dims = [
         (0, 3, 2),
         (2, 5, 3),
@@ -151,8 +151,8 @@ fn sgemm_parallel_on_small_shapes() {
 #[test]
 fn fused_kernels_on_small_shapes() {
     let mut rng = Rng::new(2);
-    // (10, 19, 10): the narrow path with C's rows contiguous, which reduces and stores each
-    // chunk of eight sums as one.
+    // (10, 19, 10): the narrow path, whose first eight columns go through the epilogue as one
+    // vector (on eight lanes) and the last two one by one.
     for &(batch, in_dim, out_dim) in &[(1, 3, 5), (3, 7, 10), (7, 5, 17), (10, 19, 10)] {
         let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect() };
         let (x, w, bias) = (draw(batch * in_dim), draw(in_dim * out_dim), draw(out_dim));

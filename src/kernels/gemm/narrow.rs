@@ -3,309 +3,233 @@
 //!
 //! The register tile of the main path is 16 (AVX2) or 32 (AVX-512) columns wide, so n = 10
 //! leaves most of it idle, and packing A costs as much as the arithmetic. Here every element
-//! of C is instead a dot product of a row of A (read in place: its k floats are contiguous)
-//! with a row of op(B)ᵀ (B itself when it is transposed, else a copy of n x k floats), with
-//! SIMD lanes along k and a horizontal sum at the end.
+//! of C is instead a dot product of a row of A, read in place, with a column of op(B), four
+//! products a step: a vector holds four-lane sums for `LANES / 4` columns, one per 128-bit
+//! quarter, each step broadcasts four floats of A to every quarter, and op(B) is copied so
+//! that one load brings the next four floats of each of those columns ([`pack_quads`]). At
+//! the end, four vectors' sums reduce within their quarters to one vector of C's row, in
+//! column order: no shuffle crosses a 128-bit lane, and A's 16-byte loads split no cache line
+//! when its rows start on 16 bytes. Against lanes along k with one column a vector (before
+//! 2026-11-29 14:30), that halves the work of the sums and of the copy of op(B); the price is
+//! a padded column where n is odd (n = 7 is packed as 8).
+//!
+//! Every element's sum is formed the same way in every tile shape (lane `l` of its quarter
+//! adds the products at p = l, l + 4, .., in order; then `(l0 + l1) + (l2 + l3)`), so neither
+//! the tiles nor the thread count change a result; the AVX2 and AVX-512 paths add in the same
+//! order.
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
-use super::params::{
-    NARROW_BLOCK_ROWS, NARROW_N, NARROW_STREAM_BYTES, NARROW_STREAM_ROWS, NARROW_STREAM_TILE_COLS,
-    NARROW_TILE_COLS, NARROW_UNROLL, NARROW_UNROLL_MIN_STEPS,
-};
-use crate::kernels::Transpose;
+use super::pack::{PACK, pack_quads, quad_vectors};
+use super::params::{NARROW_N, NARROW_SPLIT_ROWS, NARROW_STREAM_BYTES};
 use std::ops::Range;
 
 impl Gemm<'_> {
-    /// Runs the problem on the narrow path. Requires `ta == No`; any m, n, k.
+    /// Runs the problem on the narrow path. Requires `ta == No` and `n <= NARROW_N`; any m, k.
     ///
     /// # Safety
     /// As for [`Gemm::run`].
     pub(super) unsafe fn narrow(&self, isa: Isa) {
-        // The row loop wants op(B)ᵀ: n rows of k floats, which B is when transposed.
-        let as_stored = self.tb == Transpose::Yes;
-        // SAFETY: forwarded contract.
-        unsafe { self.split_rows_b(isa, narrow_rows, NARROW_BLOCK_ROWS, as_stored) };
+        let lanes = isa.lanes();
+        let ldp = lanes / 4 * self.k.next_multiple_of(4);
+        // Borrow the packing buffer by value rather than holding the thread-local borrowed
+        // across rayon's join, where this thread may run another sgemm's task.
+        let mut buf = PACK.with_borrow_mut(|(_, b)| std::mem::take(b));
+        let bp = buf.get(quad_vectors(self.n, lanes) * ldp);
+        pack_quads(bp, ldp, self.b, self.ldb, self.tb, self.k, self.n, lanes);
+        // SAFETY: forwarded contract; bp holds op(B) in the layout rows_body reads.
+        unsafe { self.split_rows(isa, narrow_rows, NARROW_SPLIT_ROWS, bp, ldp) };
+        PACK.with_borrow_mut(|(_, b)| *b = buf);
     }
 }
 
 rows_on_isa!(narrow_rows, rows_body);
 
-/// Room for one block's sums, row-major with row stride n, in whole chunks of eight (see
-/// [`finish`]).
-const BLOCK: usize = (NARROW_STREAM_ROWS * NARROW_N).next_multiple_of(8);
+/// Room for one block's lane sums: the most vectors a row takes ([`quad_vectors`] of
+/// `NARROW_N` columns on eight lanes) times the most rows a block has.
+const BLOCK: usize = quad_vectors(NARROW_N, 8) * 8;
 
-/// Blocks of rows by column tiles, in one of two shapes:
-/// - while the rows of A this call reads stay well inside L3 ([`NARROW_STREAM_BYTES`]), blocks of
-///   [`NARROW_BLOCK_ROWS`] rows with tiles up to [`NARROW_TILE_COLS`] wide: the fewest loads
-///   per FMA that sixteen vector registers allow;
-/// - beyond that, and for one or two columns, blocks of [`NARROW_STREAM_ROWS`] rows with tiles
-///   up to [`NARROW_STREAM_TILE_COLS`] wide: six rows of A stream from memory at once, which
-///   keeps more cache misses in flight.
-///
-/// Leftover rows go two or one at a time. Each element's sum is formed the same way in every
-/// shape, so the choice never changes a result.
+/// Blocks of rows, each by every packed vector of op(B) (`bp`, `ldp`: see [`pack_quads`]), in
+/// register tiles of `H` rows by at most `W` vectors:
+/// - while the rows of A this call reads stay well inside L3 ([`NARROW_STREAM_BYTES`]), one
+///   tile a block covering all of C's columns, with as many rows as sixteen vector
+///   registers allow: 8 x 1, 6 x 2, 3 x 3, 3 x 4, 2 x 5, 2 x 6 vectors (with A held in
+///   registers when it has the fewer rows, else B; AVX-512, with 32 registers, uses the
+///   same shapes);
+/// - beyond that, blocks of six rows in tiles of 6 x 2 vectors, so that six rows of A stream
+///   from memory at once, which keeps more misses in flight.
 ///
 /// # Safety
-/// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `V`'s instructions are
-/// supported.
+/// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `bp` is op(B) packed by
+/// [`pack_quads`] for `V::LANES`; `V`'s instructions are supported.
 #[inline(always)]
-unsafe fn rows_body<V: Vector>(g: &Gemm, bt: &[f32], ldbt: usize, rows: Range<usize>) {
+unsafe fn rows_body<V: Vector>(g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usize>) {
     let a_bytes = rows.len() * g.k * size_of::<f32>();
+    let nv = quad_vectors(g.n, V::LANES);
     // SAFETY: forwarded contract.
     unsafe {
-        if g.n <= 2 || a_bytes > NARROW_STREAM_BYTES {
-            blocks::<V, NARROW_STREAM_ROWS, NARROW_STREAM_TILE_COLS>(g, bt, ldbt, rows)
+        if a_bytes > NARROW_STREAM_BYTES && nv > 2 {
+            match nv {
+                3 => blocks::<V, 6, 2, 3>(g, bp, ldp, rows),
+                4 => blocks::<V, 6, 2, 4>(g, bp, ldp, rows),
+                5 => blocks::<V, 6, 2, 5>(g, bp, ldp, rows),
+                _ => blocks::<V, 6, 2, 6>(g, bp, ldp, rows),
+            }
         } else {
-            blocks::<V, NARROW_BLOCK_ROWS, NARROW_TILE_COLS>(g, bt, ldbt, rows)
+            match nv {
+                1 => blocks::<V, 8, 1, 1>(g, bp, ldp, rows),
+                2 => blocks::<V, 6, 2, 2>(g, bp, ldp, rows),
+                3 => blocks::<V, 3, 3, 3>(g, bp, ldp, rows),
+                4 => blocks::<V, 3, 4, 4>(g, bp, ldp, rows),
+                5 => blocks::<V, 2, 5, 5>(g, bp, ldp, rows),
+                _ => blocks::<V, 2, 6, 6>(g, bp, ldp, rows),
+            }
         }
     }
 }
 
-/// [`rows_body`] with blocks of `H` rows and column tiles at most `W` wide.
+/// [`rows_body`] for rows of `NV` vectors, in blocks of `H` rows and tiles at most `W`
+/// vectors wide; the last rows one at a time.
 ///
 /// # Safety
-/// As for [`rows_body`].
+/// As for [`rows_body`]; NV is the rows' vector count.
 #[inline(always)]
-unsafe fn blocks<V: Vector, const H: usize, const W: usize>(
+unsafe fn blocks<V: Vector, const H: usize, const W: usize, const NV: usize>(
     g: &Gemm,
-    bt: &[f32],
-    ldbt: usize,
+    bp: &[f32],
+    ldp: usize,
     rows: Range<usize>,
 ) {
-    debug_assert!(H <= NARROW_STREAM_ROWS);
-    let n = g.n;
-    let (widths, count) = column_tiles(n, W);
-    // One block's lane sums, then its sums, row-major with row stride n.
+    const { assert!(H * NV <= BLOCK && W <= NV) };
+    // One block's lane sums, row by row.
     // SAFETY: V's instructions are supported (the caller's contract).
     let mut acc = [unsafe { V::zero() }; BLOCK];
-    let mut sums = [0f32; BLOCK];
-    // The bias once per row of a block, for the epilogue (see `store`).
-    let mut bias = [0f32; BLOCK];
-    let bias = match g.bias {
-        Some(b) => {
-            for (x, y) in bias.iter_mut().zip(b[..n].iter().cycle()) {
-                *x = *y;
-            }
-            &bias[..H * n]
-        }
-        None => &bias[..0],
-    };
     let mut i = rows.start;
     // SAFETY (whole body): every tile reads rows i..i+h of A (k floats each, inside `a` as
-    // checked by the public wrapper) and rows j..j+w of bt; `store` writes inside C.
+    // checked by the public wrapper) and vectors of bp; `finish` writes rows of C.
     unsafe {
         while i < rows.end {
-            let h = match rows.end - i {
-                left if left >= H => H,
-                left if left >= 2 => 2,
-                _ => 1,
-            };
-            if h == H {
-                // One copy of the full block's tiles per n, each tile's width a constant:
-                // choosing them at run time cost 3-5% at 128x512x10.
-                match n {
-                    1 => full::<V, H, W, 1>(&mut acc, g, i, bt, ldbt),
-                    2 => full::<V, H, W, 2>(&mut acc, g, i, bt, ldbt),
-                    3 => full::<V, H, W, 3>(&mut acc, g, i, bt, ldbt),
-                    4 => full::<V, H, W, 4>(&mut acc, g, i, bt, ldbt),
-                    5 => full::<V, H, W, 5>(&mut acc, g, i, bt, ldbt),
-                    6 => full::<V, H, W, 6>(&mut acc, g, i, bt, ldbt),
-                    7 => full::<V, H, W, 7>(&mut acc, g, i, bt, ldbt),
-                    8 => full::<V, H, W, 8>(&mut acc, g, i, bt, ldbt),
-                    9 => full::<V, H, W, 9>(&mut acc, g, i, bt, ldbt),
-                    10 => full::<V, H, W, 10>(&mut acc, g, i, bt, ldbt),
-                    11 => full::<V, H, W, 11>(&mut acc, g, i, bt, ldbt),
-                    _ => full::<V, H, W, 12>(&mut acc, g, i, bt, ldbt),
+            let h = if rows.end - i >= H { H } else { 1 };
+            let mut t = 0;
+            while t + W <= NV {
+                if h == H {
+                    put(&mut acc, NV, t, dot_tile::<V, H, W>(g, i, bp, ldp, t));
+                } else {
+                    put(&mut acc, NV, t, dot_tile::<V, 1, W>(g, i, bp, ldp, t));
                 }
-            } else {
-                // The last rows, two or one at a time.
-                let mut j = 0;
-                for &w in &widths[..count] {
-                    match h {
-                        2 => tile::<V, 2>(&mut acc, n, g, i, bt, ldbt, j, w),
-                        _ => tile::<V, 1>(&mut acc, n, g, i, bt, ldbt, j, w),
-                    }
-                    j += w;
+                t += W;
+            }
+            // What is left past the tiles of W (with blocks of six rows), one vector a tile.
+            while t < NV {
+                if h == H {
+                    put(&mut acc, NV, t, dot_tile::<V, H, 1>(g, i, bp, ldp, t));
+                } else {
+                    put(&mut acc, NV, t, dot_tile::<V, 1, 1>(g, i, bp, ldp, t));
                 }
+                t += 1;
             }
-            if g.ldc == n {
-                finish_direct(&acc, h * n, g, i, bias);
-            } else {
-                finish(&mut sums, &acc, h * n);
-                store::<V>(g, i, n, &sums[..h * n], bias);
-            }
+            finish(&acc[..h * NV], NV, g, i);
             i += h;
         }
     }
 }
 
-/// The tiles of a full block of `H` rows by `N` columns from row `i0`, with widths fixed at
-/// compile time (the first three of them).
-///
-/// # Safety
-/// As for [`dot_tile`]; n == N.
+/// Copies a tile's lane sums into the block's, whose rows are `nv` vectors apart, from vector
+/// `t0`.
 #[inline(always)]
-unsafe fn full<V: Vector, const H: usize, const W: usize, const N: usize>(
+fn put<V: Vector, const RR: usize, const CC: usize>(
     acc: &mut [V],
-    g: &Gemm,
-    i0: usize,
-    bt: &[f32],
-    ldbt: usize,
+    nv: usize,
+    t0: usize,
+    tile: [[V; CC]; RR],
 ) {
-    let (widths, count) = const { column_tiles(N, W) };
-    let [w0, w1, w2, ..] = widths;
-    // SAFETY: forwarded contract.
-    unsafe {
-        if count > 0 {
-            tile::<V, H>(acc, N, g, i0, bt, ldbt, 0, w0);
-        }
-        if count > 1 {
-            tile::<V, H>(acc, N, g, i0, bt, ldbt, w0, w1);
-        }
-        if count > 2 {
-            tile::<V, H>(acc, N, g, i0, bt, ldbt, w0 + w1, w2);
-        }
-        let mut j = w0 + w1 + w2;
-        for &w in &widths[count.min(3)..count] {
-            tile::<V, H>(acc, N, g, i0, bt, ldbt, j, w);
-            j += w;
-        }
+    for (r, x) in tile.iter().enumerate() {
+        acc[r * nv + t0..][..CC].copy_from_slice(x);
     }
 }
 
-/// Splits n columns into tiles at most `max_w` wide, as even as possible (with `max_w` 4: 10
-/// is 4 + 3 + 3, 6 is 3 + 3, 9 is 3 + 3 + 3); returns the widths and their count.
-const fn column_tiles(n: usize, max_w: usize) -> ([usize; NARROW_N], usize) {
-    let count = n.div_ceil(max_w);
-    let mut widths = [0; NARROW_N];
-    let mut t = 0;
-    while t < count {
-        // The first n % count tiles take one column more than the rest.
-        widths[t] = n / count + (t < n % count) as usize;
-        t += 1;
-    }
-    (widths, count)
-}
-
-/// The lane sums of rows `i0..i0 + HH` by columns `j0..j0 + w` (1 <= w <= 4, HH·w <= 12),
-/// into `acc` (row stride n).
-///
-/// A register tile wants about eight independent sums, to cover the FMA's latency, and few
-/// loads per FMA: a 3 x 4 tile has 12 sums and 7 loads, and with the three rows of A and one
-/// of B fills the 16 ymm registers.
+/// The lane sums of rows `i0..i0 + RR` of A with packed vectors `t0..t0 + CC` of op(B).
 ///
 /// # Safety
-/// As for [`dot_tile`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<V: Vector, const HH: usize>(
-    acc: &mut [V],
-    n: usize,
-    g: &Gemm,
-    i0: usize,
-    bt: &[f32],
-    ldbt: usize,
-    j0: usize,
-    w: usize,
-) {
-    let at = &mut acc[j0..];
-    // SAFETY: forwarded contract.
-    unsafe {
-        match w {
-            1 => put(at, n, dot_tile::<V, HH, 1>(g, i0, bt, ldbt, j0)),
-            2 => put(at, n, dot_tile::<V, HH, 2>(g, i0, bt, ldbt, j0)),
-            3 if HH <= 4 => put(at, n, dot_tile::<V, HH, 3>(g, i0, bt, ldbt, j0)),
-            4 if HH <= 3 => put(at, n, dot_tile::<V, HH, 4>(g, i0, bt, ldbt, j0)),
-            _ => unreachable!("narrow tile of {HH} x {w}"),
-        }
-    }
-}
-
-/// Copies a tile's lane sums into the block's, whose row stride is `n`.
-#[inline(always)]
-fn put<V: Vector, const RR: usize, const CC: usize>(acc: &mut [V], n: usize, tile: [[V; CC]; RR]) {
-    for (r, t) in tile.iter().enumerate() {
-        acc[r * n..][..CC].copy_from_slice(t);
-    }
-}
-
-/// `sum_p A[i0 + r, p] · bt[j0 + c, p]` for an `RR x CC` block, as one vector of lane sums
-/// each: lane t holds the products at p = t, t + LANES, .. in order (the last vector of p
-/// loaded with zeros past k).
-///
-/// # Safety
-/// Rows `i0..i0+RR` of A and `j0..j0+CC` of bt exist; `V`'s instructions are supported.
+/// Rows `i0..i0+RR` of A and vectors `t0..t0+CC` of bp exist; `V`'s instructions are
+/// supported.
 #[inline(always)]
 unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
     g: &Gemm,
     i0: usize,
-    bt: &[f32],
-    ldbt: usize,
-    j0: usize,
+    bp: &[f32],
+    ldp: usize,
+    t0: usize,
 ) -> [[V; CC]; RR] {
-    let (mut a, mut b) = ([g.a.as_ptr(); RR], [bt.as_ptr(); CC]);
+    let (mut a, mut b) = ([g.a.as_ptr(); RR], [bp.as_ptr(); CC]);
     for (r, p) in a.iter_mut().enumerate() {
         *p = g.a[(i0 + r) * g.lda..].as_ptr();
     }
     for (c, p) in b.iter_mut().enumerate() {
-        *p = bt[(j0 + c) * ldbt..].as_ptr();
+        *p = bp[(t0 + c) * ldp..].as_ptr();
     }
-    let full = g.k - g.k % V::LANES;
-    // SAFETY: p + LANES <= k on every whole load, the partial loads stop at k, and each row
-    // holds k floats.
+    let steps = g.k / 4;
+    // Floats of a packed vector per step: LANES / 4 columns by four.
+    let width = V::LANES as isize;
+    // SAFETY: each step reads four floats of A at 4·s < 4·steps <= k and one vector of bp at
+    // LANES·s, inside the vector's ldp >= LANES·ceil(k / 4) floats.
     unsafe {
         let mut acc = [[V::zero(); CC]; RR];
-        // Pointers to the end of the whole vectors and an offset counting up to zero: the
-        // loop's test is then the flags of its one add, with no bound held in a register.
-        let (a, b) = (a.map(|x| x.add(full)), b.map(|x| x.add(full)));
-        let mut q = -(full as isize);
-        // Long rows eight vectors a pass, then what is left one at a time: the same steps
-        // in the same order, in fewer trips round the loop.
-        if full >= NARROW_UNROLL_MIN_STEPS * V::LANES {
-            let pass = (NARROW_UNROLL * V::LANES) as isize;
-            while q <= -pass {
-                for u in 0..NARROW_UNROLL {
-                    step(&mut acc, &a, &b, q + (u * V::LANES) as isize, V::LANES);
-                }
-                q += pass;
+        // Pointers to the end of the whole steps and a step count rising to zero: the loop's
+        // test is then the flags of its one add.
+        let (a, b) = (
+            a.map(|x| x.add(4 * steps)),
+            b.map(|x| x.add(V::LANES * steps)),
+        );
+        let mut q = -(steps as isize);
+        // Two steps a trip while two are left: the same steps in the same order.
+        while q < -1 {
+            step(&mut acc, &a, 4 * q, &b, q * width);
+            step(&mut acc, &a, 4 * (q + 1), &b, (q + 1) * width);
+            q += 2;
+        }
+        if q < 0 {
+            step(&mut acc, &a, 4 * q, &b, q * width);
+        }
+        // The last k % 4 floats of A, from a copy with zeros after them (the packed B holds
+        // zeros there too).
+        let left = g.k - 4 * steps;
+        if left > 0 {
+            let mut quads = [[0f32; 4]; RR];
+            for (quad, &x) in quads.iter_mut().zip(&a) {
+                std::ptr::copy_nonoverlapping(x, quad.as_mut_ptr(), left);
             }
-        }
-        while q < 0 {
-            step(&mut acc, &a, &b, q, V::LANES);
-            q += V::LANES as isize;
-        }
-        // The tail of k as one more step, zero in the lanes past k.
-        if full < g.k {
-            step(&mut acc, &a, &b, 0, g.k - full);
+            let quads: [*const f32; RR] = std::array::from_fn(|r| quads[r].as_ptr());
+            step(&mut acc, &quads, 0, &b, 0);
         }
         acc
     }
 }
 
-/// One vector of p for a [`dot_tile`], from offset `p` of each row: `len` floats (`len <
-/// LANES` loads zeros past them). Whichever operand has fewer rows is held in registers
-/// while the other streams past, so the step needs RR·CC + min(RR, CC) + 1 vector registers.
+/// One step of a [`dot_tile`]: `acc[r][c] += (the quad at a[r] + a_off, broadcast) ·
+/// (the vector at b[c] + b_off)`. Whichever operand has fewer rows is held in registers while
+/// the other streams past, so the step needs RR·CC + min(RR, CC) + 1 vector registers.
 ///
 /// # Safety
-/// `p + len` floats are readable from each pointer; `V`'s instructions are supported.
+/// Four floats are readable at each `a[r] + a_off` and a vector at each `b[c] + b_off`; `V`'s
+/// instructions are supported.
 #[inline(always)]
 unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
     acc: &mut [[V; CC]; RR],
     a: &[*const f32; RR],
+    a_off: isize,
     b: &[*const f32; CC],
-    p: isize,
-    len: usize,
+    b_off: isize,
 ) {
     // SAFETY: forwarded contract.
     unsafe {
         if RR <= CC {
             let mut av = [V::zero(); RR];
             for (x, &ap) in av.iter_mut().zip(a) {
-                *x = load(ap.offset(p), len);
+                *x = V::broadcast_quad(ap.offset(a_off));
             }
             for (c, &bp) in b.iter().enumerate() {
-                let bv = load::<V>(bp.offset(p), len);
+                let bv = V::load(bp.offset(b_off));
                 for (row, x) in acc.iter_mut().zip(&av) {
                     row[c] = x.mul_add(bv, row[c]);
                 }
@@ -313,10 +237,10 @@ unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
         } else {
             let mut bv = [V::zero(); CC];
             for (y, &bp) in bv.iter_mut().zip(b) {
-                *y = load(bp.offset(p), len);
+                *y = V::load(bp.offset(b_off));
             }
             for (row, &ap) in acc.iter_mut().zip(a) {
-                let x = load::<V>(ap.offset(p), len);
+                let x = V::broadcast_quad(ap.offset(a_off));
                 for (s, y) in row.iter_mut().zip(&bv) {
                     *s = x.mul_add(*y, *s);
                 }
@@ -325,239 +249,118 @@ unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
     }
 }
 
-/// `len` floats at `p` as a vector: a whole one, or zeros past `len`.
+/// Each row of a block into C: its vectors' lane sums four at a time through
+/// [`Vector::reduce_quads`], then the epilogue, its steps chosen once a block: `alpha·s`
+/// (skipped when alpha is 1, which would change no bit), `+ beta·C` (a product and a sum, not
+/// fused; C is not read when beta is 0, as it may hold NaN), `+ bias`, relu, in that order.
 ///
 /// # Safety
-/// As for [`Vector::load_partial`] (or [`Vector::load`] when `len == LANES`).
+/// `acc` holds whole rows of `nv` vectors of lane sums for rows `i0..` of C, which lie inside
+/// C and belong to this thread; `V`'s instructions are supported.
 #[inline(always)]
-unsafe fn load<V: Vector>(p: *const f32, len: usize) -> V {
-    // SAFETY: forwarded contract.
-    unsafe {
-        if len == V::LANES {
-            V::load(p)
-        } else {
-            V::load_partial(p, len)
-        }
+unsafe fn finish<V: Vector>(acc: &[V], nv: usize, g: &Gemm, i0: usize) {
+    let steps = (g.beta != 0.0, g.bias.is_some(), g.relu);
+    // SAFETY (both): forwarded contract.
+    if g.alpha == 1.0 {
+        unsafe { finish_for::<V, false>(acc, nv, g, i0, steps) }
+    } else {
+        unsafe { finish_for::<V, true>(acc, nv, g, i0, steps) }
     }
 }
 
-/// The sums of a block of rows: each lane sum added across its lanes, eight at a time (bit
-/// for bit [`Vector::reduce_sum`]). Every tile shape forms each element this way, so the
-/// shape never changes a result.
+/// [`rows_out`] with the steps `(beta, bias, relu)` fixed at compile time.
 ///
 /// # Safety
-/// `V`'s instructions are supported.
+/// As for [`finish`].
 #[inline(always)]
-unsafe fn finish<V: Vector>(sums: &mut [f32; BLOCK], acc: &[V; BLOCK], len: usize) {
-    // Whole chunks of eight, the last running past the block's sums into stale lane sums
-    // (the arrays are sized in eights), so that no copy has a length known only at run time.
-    for e in (0..len).step_by(8) {
-        // SAFETY: V's instructions are supported (the caller's contract).
-        let s = unsafe { V::reduce8(acc[e..e + 8].try_into().unwrap()) };
-        sums[e..e + 8].copy_from_slice(&s);
-    }
-}
-
-/// [`finish`] and [`store`] in one pass, for C's rows contiguous (ldc == n): each chunk of
-/// eight sums goes through the epilogue and into C as it is reduced.
-///
-/// # Safety
-/// As for [`store`]; `len` is the block's h * n.
-#[inline(always)]
-unsafe fn finish_direct<V: Vector>(
-    acc: &[V; BLOCK],
-    len: usize,
+unsafe fn finish_for<V: Vector, const SCALE: bool>(
+    acc: &[V],
+    nv: usize,
     g: &Gemm,
     i0: usize,
-    bias: &[f32],
-) {
-    // SAFETY: the block's len floats from row i0 lie inside C (the contract; ldc == n).
-    let c = unsafe { std::slice::from_raw_parts_mut(g.c.add(i0 * g.ldc), len) };
-    // One choice of the epilogue's steps per block, none per chunk. alpha == 1 skips the
-    // product, which would not change a bit.
-    // beta == 0 must not read C: it may hold NaN.
-    // SAFETY (both): V's instructions are supported (the caller's contract).
-    let steps = (g.beta != 0.0, g.bias.is_some(), g.relu);
-    if g.alpha == 1.0 {
-        unsafe { chunks_for::<V, false>(acc, c, g, bias, steps) }
-    } else {
-        unsafe { chunks_for::<V, true>(acc, c, g, bias, steps) }
-    }
-}
-
-/// [`chunks`] with the steps `(beta, bias, relu)` fixed at compile time.
-///
-/// # Safety
-/// `V`'s instructions are supported.
-#[inline(always)]
-unsafe fn chunks_for<V: Vector, const SCALE: bool>(
-    acc: &[V; BLOCK],
-    c: &mut [f32],
-    g: &Gemm,
-    bias: &[f32],
     steps: (bool, bool, bool),
 ) {
     // SAFETY: forwarded contract.
     unsafe {
         match steps {
-            (false, false, false) => chunks::<V, SCALE, false, false, false>(acc, c, g, bias),
-            (false, false, true) => chunks::<V, SCALE, false, false, true>(acc, c, g, bias),
-            (false, true, false) => chunks::<V, SCALE, false, true, false>(acc, c, g, bias),
-            (false, true, true) => chunks::<V, SCALE, false, true, true>(acc, c, g, bias),
-            (true, false, false) => chunks::<V, SCALE, true, false, false>(acc, c, g, bias),
-            (true, false, true) => chunks::<V, SCALE, true, false, true>(acc, c, g, bias),
-            (true, true, false) => chunks::<V, SCALE, true, true, false>(acc, c, g, bias),
-            (true, true, true) => chunks::<V, SCALE, true, true, true>(acc, c, g, bias),
+            (false, false, false) => rows_out::<V, SCALE, false, false, false>(acc, nv, g, i0),
+            (false, false, true) => rows_out::<V, SCALE, false, false, true>(acc, nv, g, i0),
+            (false, true, false) => rows_out::<V, SCALE, false, true, false>(acc, nv, g, i0),
+            (false, true, true) => rows_out::<V, SCALE, false, true, true>(acc, nv, g, i0),
+            (true, false, false) => rows_out::<V, SCALE, true, false, false>(acc, nv, g, i0),
+            (true, false, true) => rows_out::<V, SCALE, true, false, true>(acc, nv, g, i0),
+            (true, true, false) => rows_out::<V, SCALE, true, true, false>(acc, nv, g, i0),
+            (true, true, true) => rows_out::<V, SCALE, true, true, true>(acc, nv, g, i0),
         }
     }
 }
 
-/// The sums of [`finish_direct`], eight at a time, through the epilogue into `c` (which
-/// lines up with `acc` and with `bias`, the bias repeated once per row of the block): each
-/// element gets `alpha·s` (when SCALE), then `+ beta·C` (a product and a sum, not fused),
-/// `+ bias` and relu, in that order, as [`store`] does.
+/// [`finish`] with its steps fixed. A group of four vectors that covers `LANES` columns of C
+/// goes through the epilogue as one vector; a short last group (see
+/// [`quad_slot`](super::pack::quad_slot)) element by element.
 ///
 /// # Safety
-/// `V`'s instructions are supported; `acc` holds lane sums for every element of `c`.
+/// As for [`finish`].
 #[inline(always)]
-unsafe fn chunks<
+unsafe fn rows_out<
     V: Vector,
     const SCALE: bool,
     const BETA: bool,
     const BIAS: bool,
     const RELU: bool,
 >(
-    acc: &[V; BLOCK],
-    c: &mut [f32],
+    acc: &[V],
+    nv: usize,
     g: &Gemm,
-    bias: &[f32],
+    i0: usize,
 ) {
     // Read alpha and beta afresh for each block: hoisted out of the loops, their broadcasts
-    // would hold a vector register through the 3 x 4 tile's loop, which needs all sixteen,
-    // and an accumulator would spill (1.3x slower at 128x512x10).
+    // would hold vector registers through the tile loop, which needs all sixteen.
     let (alpha, beta) = std::hint::black_box((g.alpha, g.beta));
-    let len = c.len();
-    let mut e = 0;
-    // SAFETY: V's instructions are supported (the contract); every access is inside `c`
-    // (e + 8 <= len) or `bias` (as long as `c` when BIAS).
+    let n = g.n;
+    let bias = g.bias.unwrap_or(&[]);
+    // SAFETY (whole body): V's instructions are supported (the contract); every vector
+    // access lies inside C's row (j0 + LANES <= n) or the bias (as long as a row when BIAS).
     unsafe {
-        // Whole chunks: one vector where the vector is eight lanes wide, else fixed-length
-        // loops, which compile to vector instructions too.
-        while e + 8 <= len {
-            let s = V::reduce8(acc[e..e + 8].try_into().unwrap());
-            let c8: &mut [f32; 8] = (&mut c[e..e + 8]).try_into().unwrap();
-            if V::LANES == 8 {
-                let cp = c8.as_mut_ptr();
-                let mut v = V::load(s.as_ptr());
-                if SCALE {
-                    v = v.mul(V::splat(alpha));
-                }
-                if BETA {
-                    v = v.add(V::load(cp).mul(V::splat(beta)));
-                }
-                if BIAS {
-                    v = v.add(V::load(bias[e..e + 8].as_ptr()));
-                }
-                if RELU {
-                    v = v.max(V::zero());
-                }
-                v.store(cp);
-            } else {
-                let mut v = if SCALE { s.map(|x| alpha * x) } else { s };
-                if BETA {
-                    for (v, x) in v.iter_mut().zip(c8.iter()) {
-                        *v += beta * x;
+        for (r, sums) in acc.chunks_exact(nv).enumerate() {
+            // SAFETY: row i0 + r of C holds n floats and is this thread's (the contract).
+            let c = std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), n);
+            for (group, quads) in sums.chunks(4).enumerate() {
+                let mut four = [V::zero(); 4];
+                four[..quads.len()].copy_from_slice(quads);
+                let s = V::reduce_quads(four);
+                let j0 = group * V::LANES;
+                if quads.len() == 4 && j0 + V::LANES <= n {
+                    let cp = c[j0..].as_mut_ptr();
+                    let mut v = s;
+                    if SCALE {
+                        v = v.mul(V::splat(alpha));
+                    }
+                    if BETA {
+                        v = v.add(V::load(cp).mul(V::splat(beta)));
+                    }
+                    if BIAS {
+                        v = v.add(V::load(bias[j0..j0 + V::LANES].as_ptr()));
+                    }
+                    if RELU {
+                        v = v.max(V::zero());
+                    }
+                    v.store(cp);
+                } else {
+                    // Lane 4·g + t is column j0 + t + q·g of a group of q vectors.
+                    let q = quads.len();
+                    let mut lanes = [0f32; 16];
+                    s.store(lanes.as_mut_ptr());
+                    for (l, &x) in lanes[..V::LANES].iter().enumerate() {
+                        let (quarter, t) = (l / 4, l % 4);
+                        let j = j0 + t + q * quarter;
+                        if t < q && j < n {
+                            element::<SCALE, BETA, BIAS, RELU>(&mut c[j], x, alpha, beta, bias, j);
+                        }
                     }
                 }
-                if BIAS {
-                    for (v, b) in v.iter_mut().zip(&bias[e..e + 8]) {
-                        *v += b;
-                    }
-                }
-                if RELU {
-                    v = v.map(|x| x.max(0.0));
-                }
-                *c8 = v;
-            }
-            e += 8;
-        }
-        // The last few, element by element.
-        if e < len {
-            let s = V::reduce8(acc[e..e + 8].try_into().unwrap());
-            for (t, x) in c[e..].iter_mut().enumerate() {
-                element::<SCALE, BETA, BIAS, RELU>(x, s[t], alpha, beta, bias, e + t);
             }
         }
-    }
-}
-
-/// Writes rows of sums into C from row `i0` through the alpha/beta/bias/relu epilogue: each
-/// element gets `alpha·s`, then `+ beta·C` (a product and a sum, not fused), `+ bias` and
-/// relu, in that order, in one loop a row compiled for the steps this call has. `bias` is
-/// the bias repeated once per row of the block (or empty). For C's rows apart (ldc > n);
-/// [`finish_direct`] does contiguous ones.
-///
-/// # Safety
-/// The rows lie inside C and belong to this thread; `V`'s instructions are supported.
-#[inline(always)]
-unsafe fn store<V: Vector>(g: &Gemm, i0: usize, n: usize, sums: &[f32], bias: &[f32]) {
-    for (r, s) in sums.chunks_exact(n).enumerate() {
-        // SAFETY: n floats from row i0 + r lie inside C by the contract.
-        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), n) };
-        let bias = &bias[..bias.len().min(n)];
-        // beta == 0 must not read C: it may hold NaN.
-        // SAFETY: V's instructions are supported (the caller's contract); the lengths match.
-        unsafe {
-            // As in `chunk`, alpha and beta are read afresh.
-            let (alpha, beta) = std::hint::black_box((g.alpha, g.beta));
-            match (g.beta != 0.0, g.bias.is_some(), g.relu) {
-                (false, false, false) => row::<V, false, false, false>(c, s, alpha, beta, bias),
-                (false, false, true) => row::<V, false, false, true>(c, s, alpha, beta, bias),
-                (false, true, false) => row::<V, false, true, false>(c, s, alpha, beta, bias),
-                (false, true, true) => row::<V, false, true, true>(c, s, alpha, beta, bias),
-                (true, false, false) => row::<V, true, false, false>(c, s, alpha, beta, bias),
-                (true, false, true) => row::<V, true, false, true>(c, s, alpha, beta, bias),
-                (true, true, false) => row::<V, true, true, false>(c, s, alpha, beta, bias),
-                (true, true, true) => row::<V, true, true, true>(c, s, alpha, beta, bias),
-            }
-        }
-    }
-}
-
-/// One row of [`store`], with its steps fixed at compile time: whole
-/// vectors, then the last few floats one at a time.
-///
-/// # Safety
-/// `V`'s instructions are supported; `s` and (when BIAS) `bias` are as long as `c`.
-#[inline(always)]
-unsafe fn row<V: Vector, const BETA: bool, const BIAS: bool, const RELU: bool>(
-    c: &mut [f32],
-    s: &[f32],
-    alpha: f32,
-    beta: f32,
-    bias: &[f32],
-) {
-    let len = c.len();
-    let full = len - len % V::LANES;
-    // SAFETY: every vector lies inside the three slices (j + LANES <= full <= len).
-    unsafe {
-        let (va, vb, zero) = (V::splat(alpha), V::splat(beta), V::zero());
-        for j in (0..full).step_by(V::LANES) {
-            let mut v = V::load(s.as_ptr().add(j)).mul(va);
-            if BETA {
-                v = v.add(V::load(c.as_ptr().add(j)).mul(vb));
-            }
-            if BIAS {
-                v = v.add(V::load(bias.as_ptr().add(j)));
-            }
-            if RELU {
-                v = v.max(zero);
-            }
-            v.store(c.as_mut_ptr().add(j));
-        }
-    }
-    for j in full..len {
-        element::<true, BETA, BIAS, RELU>(&mut c[j], s[j], alpha, beta, bias, j);
     }
 }
 

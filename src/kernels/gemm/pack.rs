@@ -2,6 +2,8 @@
 //! microkernel streams (`kc` steps of `width` floats each, one micro-panel after another).
 //! Scaling by alpha is left to the microkernel's store, so packing is a pure copy.
 
+use super::params::NARROW_N;
+use crate::kernels::Transpose;
 use std::cell::RefCell;
 
 /// Packs the block `tiles t0..t0+tn` x `depth p0..p0+kc` of a matrix into `dst`, as
@@ -314,6 +316,240 @@ unsafe fn transpose_quads(v: [std::arch::x86_64::__m256; 4]) -> [std::arch::x86_
     ]
 }
 
+/// Where the narrow path keeps column `j` of an `n`-column op(B), for vectors of `lanes`
+/// floats, `G = lanes / 4` columns a vector (one per 128-bit quarter): `(vector, quarter)`.
+///
+/// Columns go in groups of `4·G` (the last group may be short), each group in `q` vectors, four
+/// but for a short last group of `r` columns `ceil(r / G)`; column `j0 + c + q·g` of the group
+/// from `j0` is quarter `g` of its vector `c`. Four vectors' quarter sums
+/// ([`Vector::reduce_quads`](super::kernel::Vector::reduce_quads)) then come out in column
+/// order: lane `4·g + c` is column `j0 + c + 4·g`.
+pub(crate) const fn quad_slot(j: usize, n: usize, lanes: usize) -> (usize, usize) {
+    let per_vector = lanes / 4;
+    let group = j / lanes;
+    let j0 = group * lanes;
+    let left = n - j0;
+    let q = if left < lanes {
+        left.div_ceil(per_vector)
+    } else {
+        4
+    };
+    let c = j - j0;
+    (4 * group + c % q, c / q)
+}
+
+/// Vectors the narrow path's copy of an `n`-column op(B) takes (see [`quad_slot`]).
+pub(crate) const fn quad_vectors(n: usize, lanes: usize) -> usize {
+    4 * (n / lanes) + (n % lanes).div_ceil(lanes / 4)
+}
+
+/// Copies op(B) (`k x n`; B is stored `k x n` with row stride `ldb` when `tb` is `No`, `n x k`
+/// when `Yes`) into the narrow path's layout for vectors of `lanes` (8 or 16) floats: vector
+/// `t` is `dst[t * ldd..]`, and its floats `lanes·s..lanes·(s + 1)` hold, quarter by quarter,
+/// `op(B)[4s..4s + 4, j]` of the columns j placed there by [`quad_slot`] — zeros past k and in
+/// quarters that hold no column. With B not transposed the copy goes in 4 x 4 blocks
+/// transposed in registers (eight shuffles for 16 floats).
+///
+/// # Panics
+/// If `n > NARROW_N`, `ldd < lanes / 4 · k.next_multiple_of(4)`, `dst` is shorter than
+/// `quad_vectors(n, lanes) · ldd`, or `b` shorter than op(B)'s storage.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_quads(
+    dst: &mut [f32],
+    ldd: usize,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    k: usize,
+    n: usize,
+    lanes: usize,
+) {
+    let per_vector = lanes / 4;
+    let whole = k / 4;
+    assert!(n <= NARROW_N && (lanes == 8 || lanes == 16));
+    assert!(ldd >= per_vector * k.next_multiple_of(4) && dst.len() >= quad_vectors(n, lanes) * ldd);
+    if n == 0 || k == 0 {
+        return;
+    }
+    let (rows, cols) = match tb {
+        Transpose::No => (k, n),
+        Transpose::Yes => (n, k),
+    };
+    assert!(ldb >= cols && b.len() >= (rows - 1) * ldb + cols);
+    // Where each column's first quad goes, and which quarters hold a column.
+    let mut at = [0usize; NARROW_N];
+    let mut used = [false; 4 * NARROW_N];
+    for (j, o) in at[..n].iter_mut().enumerate() {
+        let (t, g) = quad_slot(j, n, lanes);
+        *o = t * ldd + 4 * g;
+        used[t * per_vector + g] = true;
+    }
+    for (slot, _) in used[..quad_vectors(n, lanes) * per_vector]
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !**u)
+    {
+        let o = slot / per_vector * ldd + 4 * (slot % per_vector);
+        for s in 0..k.div_ceil(4) {
+            dst[o + s * lanes..][..4].fill(0.0);
+        }
+    }
+    let elem = |p: usize, j: usize| match tb {
+        Transpose::No => b[p * ldb + j],
+        Transpose::Yes => b[j * ldb + p],
+    };
+    match tb {
+        Transpose::Yes => {
+            for (j, &o) in at[..n].iter().enumerate() {
+                for s in 0..whole {
+                    dst[o + s * lanes..][..4].copy_from_slice(&b[j * ldb + 4 * s..][..4]);
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Transpose::No => {
+            // Columns from `from` on go in blocks of four, two and one; before it, whole groups
+            // of eight on AVX2 (vector c of a group is columns c and c + 4: whole vectors).
+            let avx2 = matches!(
+                super::kernel::isa(),
+                super::kernel::Isa::Avx2 | super::kernel::Isa::Avx512
+            );
+            let from = if lanes == 8 && avx2 { n / 8 * 8 } else { 0 };
+            // SAFETY: every quad written, at[j] + lanes·s + 4 <= (t + 1)·ldd for s < whole,
+            // lies inside dst (asserted above), and every read, row 4s + i < k by column
+            // j < n, inside b; AVX2 is present when `from` > 0.
+            unsafe {
+                if from > 0 {
+                    groups_avx2(dst.as_mut_ptr(), ldd, b.as_ptr(), ldb, whole, from);
+                }
+                if from < n {
+                    quads_sse(
+                        dst.as_mut_ptr(),
+                        lanes,
+                        b.as_ptr(),
+                        ldb,
+                        whole,
+                        n,
+                        from,
+                        &at,
+                    );
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Transpose::No => {
+            for (j, &o) in at[..n].iter().enumerate() {
+                for s in 0..whole {
+                    for (l, x) in dst[o + s * lanes..][..4].iter_mut().enumerate() {
+                        *x = elem(4 * s + l, j);
+                    }
+                }
+            }
+        }
+    }
+    // The last k % 4 rows of op(B), zeros after them.
+    if whole * 4 < k {
+        for (j, &o) in at[..n].iter().enumerate() {
+            for (l, x) in dst[o + whole * lanes..][..4].iter_mut().enumerate() {
+                let p = 4 * whole + l;
+                *x = if p < k { elem(p, j) } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// The whole quads of [`pack_quads`] for columns `from..n` of B stored `k x n`, rows
+/// `4s..4s + 4` at a time, transposed in SSE registers (x86-64's baseline): four columns at a
+/// time as a 4 x 4 block (eight shuffles), then two (two shuffles of their pairs), then one;
+/// each column's quad stored at `at[j] + s·lanes`.
+///
+/// # Safety
+/// `dst` and `b` hold every quad written and read (see the call).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn quads_sse(
+    dst: *mut f32,
+    lanes: usize,
+    b: *const f32,
+    ldb: usize,
+    whole: usize,
+    n: usize,
+    from: usize,
+    at: &[usize; NARROW_N],
+) {
+    use std::arch::x86_64::*;
+    for s in 0..whole {
+        let mut j = from;
+        // SAFETY (whole loop): the caller's contract; SSE is part of x86-64. Each block's
+        // columns lie below n.
+        unsafe {
+            let src = b.add(4 * s * ldb);
+            let out = |j: usize, v: __m128| _mm_storeu_ps(dst.add(at[j] + s * lanes), v);
+            while j + 4 <= n {
+                let row = |i: usize| _mm_loadu_ps(src.add(i * ldb + j));
+                let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+                let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+                out(j, _mm_movelh_ps(t0, t2));
+                out(j + 1, _mm_movehl_ps(t2, t0));
+                out(j + 2, _mm_movelh_ps(t1, t3));
+                out(j + 3, _mm_movehl_ps(t3, t1));
+                j += 4;
+            }
+            if j + 2 <= n {
+                // Rows 0 and 1's pairs in one register, rows 2 and 3's in another.
+                let pair = |i: usize| (src.add(i * ldb + j) as *const f64).read_unaligned();
+                let pairs = |i: usize| _mm_castpd_ps(_mm_setr_pd(pair(i), pair(i + 1)));
+                let (x, y) = (pairs(0), pairs(2));
+                out(j, _mm_shuffle_ps::<0b10_00_10_00>(x, y));
+                out(j + 1, _mm_shuffle_ps::<0b11_01_11_01>(x, y));
+                j += 2;
+            }
+            if j < n {
+                let at_row = |i: usize| *src.add(i * ldb + j);
+                out(j, _mm_setr_ps(at_row(0), at_row(1), at_row(2), at_row(3)));
+            }
+        }
+    }
+}
+
+/// The whole quads of [`pack_quads`] for columns `0..cols` (a multiple of eight) of B stored
+/// `k x n`, for eight-lane vectors: rows `4s..4s + 4` by eight columns, each 128-bit half
+/// transposed as a 4 x 4 block, give vectors `4·group + c` (columns c and c + 4 of the group)
+/// whole, one 32-byte store each.
+///
+/// # Safety
+/// The CPU supports AVX2; `dst` and `b` hold every vector written and read (see the call).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn groups_avx2(
+    dst: *mut f32,
+    ldd: usize,
+    b: *const f32,
+    ldb: usize,
+    whole: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::*;
+    for s in 0..whole {
+        for group in 0..cols / 8 {
+            // SAFETY: the caller's contract.
+            unsafe {
+                let src = b.add(4 * s * ldb + 8 * group);
+                let v = [
+                    _mm256_loadu_ps(src),
+                    _mm256_loadu_ps(src.add(ldb)),
+                    _mm256_loadu_ps(src.add(2 * ldb)),
+                    _mm256_loadu_ps(src.add(3 * ldb)),
+                ];
+                for (c, x) in transpose_quads(v).into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((4 * group + c) * ldd + 8 * s), x);
+                }
+            }
+        }
+    }
+}
+
 /// A reusable, 64-byte-aligned scratch buffer that only ever grows.
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -347,6 +583,66 @@ mod tests {
         (0..rows * ld)
             .map(|x| if x % ld < cols { x as f32 } else { f32::NAN })
             .collect()
+    }
+
+    /// Every column lands in a quarter of its own, each group's quarter sums come out in column
+    /// order, and the copy holds op(B)'s quads there and zeros everywhere else, for both
+    /// layouts of B, both vector widths, and depths around the quads (NaN past each row of B
+    /// must never be read).
+    #[test]
+    fn pack_quads_matches_its_layout() {
+        for lanes in [8, 16] {
+            let per_vector = lanes / 4;
+            for n in 1..=NARROW_N {
+                let nv = quad_vectors(n, lanes);
+                let mut seen = vec![false; nv * per_vector];
+                for j in 0..n {
+                    let (t, g) = quad_slot(j, n, lanes);
+                    assert!(t < nv && g < per_vector, "n {n} column {j}");
+                    assert!(!std::mem::replace(&mut seen[t * per_vector + g], true));
+                    // Lane 4·g + c of group j / lanes's sums is column j0 + c + 4·g.
+                    let (group, c) = (t / 4, t % 4);
+                    let lane = 4 * g + c;
+                    let q = (n - group * lanes).min(lanes).div_ceil(per_vector);
+                    if q == 4 {
+                        assert_eq!(group * lanes + lane, j, "n {n} lanes {lanes}");
+                    }
+                }
+                // No vector without a column.
+                let last = (0..n).map(|j| quad_slot(j, n, lanes).0).max();
+                assert_eq!(last, Some(nv - 1), "n {n} lanes {lanes}");
+                for k in [1, 2, 3, 4, 5, 8, 9, 15, 16, 17] {
+                    for tb in [Transpose::No, Transpose::Yes] {
+                        let (rows, cols) = match tb {
+                            Transpose::No => (k, n),
+                            Transpose::Yes => (n, k),
+                        };
+                        let ldb = cols + 2;
+                        let b = source(rows, cols, ldb);
+                        let at = |p: usize, j: usize| match tb {
+                            Transpose::No => b[p * ldb + j],
+                            Transpose::Yes => b[j * ldb + p],
+                        };
+                        let ldd = per_vector * k.next_multiple_of(4) + 3;
+                        let mut want = vec![0.0; nv * ldd];
+                        for j in 0..n {
+                            let (t, g) = quad_slot(j, n, lanes);
+                            for p in 0..k {
+                                want[t * ldd + p / 4 * lanes + 4 * g + p % 4] = at(p, j);
+                            }
+                        }
+                        // -1 where the copy must write, and in the stride's padding, which it
+                        // must leave alone.
+                        let mut got = vec![-1.0; nv * ldd];
+                        for row in want.chunks_mut(ldd) {
+                            row[per_vector * k.next_multiple_of(4)..].fill(-1.0);
+                        }
+                        pack_quads(&mut got, ldd, &b, ldb, tb, k, n, lanes);
+                        assert_eq!(got, want, "n {n} k {k} {tb:?} lanes {lanes}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -100,43 +100,19 @@ pub const SMALL_M_PARALLEL_MIN_B: usize = 1 << 16;
 /// a 16- or 32-column register tile would leave most of its lanes idle.
 pub const NARROW_N: usize = 12;
 
-/// Rows of C per block of the narrow path, each column tile of them one register tile (see
-/// [`NARROW_TILE_COLS`] and `gemm/narrow.rs`).
-pub const NARROW_BLOCK_ROWS: usize = 3;
+/// Rows of C the narrow path's split over threads cuts at multiples of: every height of its
+/// blocks (8, 6, 3, 2) divides it.
+pub const NARROW_SPLIT_ROWS: usize = 24;
 
-/// Above this many bytes of A per thread, the narrow path reads A in blocks of
-/// [`NARROW_STREAM_ROWS`] rows with tiles [`NARROW_STREAM_TILE_COLS`] wide, rather than in
-/// blocks of [`NARROW_BLOCK_ROWS`] with wider tiles: A then streams from memory, and six rows
-/// at once keep more misses in flight. A/B within one process, median of paired speed ratios
-/// of the 3 x 4 tiles over the 6 x 2: on one thread 1.08 at 2000x512x10 (4 MB of A), 1.07 at
-/// 8 MB, 1.01 at 10 MB, 0.97 at 12 MB, 0.94 at 16 MB; on two threads 1.04 at 10 MB a thread,
-/// 0.97 at 14 MB. A quarter of this host's 32 MB L3, where the one-thread crossover is past.
+/// Above this many bytes of A per thread, the narrow path reads A in blocks of six rows with
+/// tiles of two vectors, rather than in its wider tiles of fewer rows: A then streams from
+/// memory, and six rows at once keep more misses in flight. A/B within one process (before the
+/// layout of 2026-11-29 15:00, when the wide tile was 3 x 4 columns), median of paired speed
+/// ratios of the wide tiles over the 6 x 2: on one thread 1.08 at 2000x512x10 (4 MB of A),
+/// 1.07 at 8 MB, 1.01 at 10 MB, 0.97 at 12 MB, 0.94 at 16 MB; on two threads 1.04 at 10 MB a
+/// thread, 0.97 at 14 MB. A quarter of this host's 32 MB L3, where the one-thread crossover
+/// is past.
 pub const NARROW_STREAM_BYTES: usize = 8 << 20;
-
-/// Rows of C per block of the narrow path while A streams from memory, and for C of one or
-/// two columns at any size (where 6 x 2 and 6 x 1 tiles have the most independent sums).
-pub const NARROW_STREAM_ROWS: usize = 6;
-
-/// Widest register tile of the narrow path while A streams from memory, in columns of C.
-pub const NARROW_STREAM_TILE_COLS: usize = 2;
-
-/// Widest register tile of the narrow path, in columns of C: a 3 x 4 tile has 12
-/// accumulators and 7 loads per 12 FMAs, and with three rows of A and one of B fills the 16
-/// ymm registers (10 columns go 4 + 3 + 3). In an A/B within one process (median of paired
-/// ratios, one thread) it was 1.10x the 2 x 5 tiles it replaced at 128x512x10 and 1.03-1.14x
-/// at 128x512 with n = 3..12; 4 x 3 tiles, one register short, spilled and ran at 0.5-0.6x.
-pub const NARROW_TILE_COLS: usize = 4;
-
-/// Vector steps of k per trip round the narrow path's tile loop, once a row holds at least
-/// [`NARROW_UNROLL_MIN_STEPS`] of them. A/B within one process (median of paired speed ratios,
-/// one thread, Zen 3, 2026-11-29): 1.02-1.03 at 128x512x10 and 1.03-1.05 at 128x784x10
-/// against one step a trip; 4 steps read about the same, 16 nothing.
-pub const NARROW_UNROLL: usize = 8;
-
-/// Fewest vector steps of k (32 is k = 256 on AVX2) for which the narrow path's tile loop
-/// takes [`NARROW_UNROLL`] steps a trip: with 12 steps (k = 100) eight a trip and four left
-/// over measured 4-8% slower than twelve trips of one.
-pub const NARROW_UNROLL_MIN_STEPS: usize = 32;
 
 /// At or below this depth (and with C wider than [`NARROW_N`] columns), sgemm skips packing
 /// A and runs the small-depth path (see `gemm/small_k.rs`): with a few steps per microkernel

@@ -26,11 +26,6 @@ impl Vector for V16 {
         V16(unsafe { _mm512_loadu_ps(p) })
     }
     #[inline(always)]
-    unsafe fn load_partial(p: *const f32, len: usize) -> Self {
-        // SAFETY: len < 16; masked-off lanes are neither read nor faulted on.
-        V16(unsafe { _mm512_maskz_loadu_ps(((1u32 << len) - 1) as __mmask16, p) })
-    }
-    #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller guarantees 16 writable floats at p.
         unsafe { _mm512_storeu_ps(p, self.0) }
@@ -78,9 +73,27 @@ impl Vector for V16 {
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
     }
     #[inline(always)]
-    unsafe fn reduce_sum(self) -> f32 {
+    unsafe fn broadcast_quad(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees four readable floats at p; no alignment is assumed.
+        unsafe { V16(_mm512_broadcast_f32x4(_mm_loadu_ps(p))) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_quads(v: [Self; 4]) -> Self {
+        // AVX-512 has no hadd: [x0 + x1, x2 + x3, y0 + y1, y2 + y3] in each quarter as the
+        // even lanes plus the odd ones, twice, the order the trait asks for.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn pairs(x: __m512, y: __m512) -> __m512 {
+            _mm512_add_ps(
+                _mm512_shuffle_ps::<0b10_00_10_00>(x, y),
+                _mm512_shuffle_ps::<0b11_01_11_01>(x, y),
+            )
+        }
         // SAFETY: the feature is enabled in the caller (see the impl comment).
-        unsafe { _mm512_reduce_add_ps(self.0) }
+        unsafe {
+            let [V16(v0), V16(v1), V16(v2), V16(v3)] = v;
+            V16(pairs(pairs(v0, v1), pairs(v2, v3)))
+        }
     }
 }
 

@@ -65,6 +65,14 @@ impl Isa {
             .collect()
     }
 
+    /// Floats in one of this path's vectors.
+    pub(crate) fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 | Isa::Portable => 8,
+        }
+    }
+
     /// Block sizes of this path's sgemm.
     pub fn block_sizes(self) -> BlockSizes {
         match self {
@@ -102,17 +110,6 @@ pub(crate) trait Vector: Copy {
     unsafe fn zero() -> Self;
     unsafe fn splat(x: f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
-    /// The `len < LANES` floats at `p` in the low lanes, zero in the rest; reads nothing
-    /// past `p + len`.
-    #[inline(always)]
-    unsafe fn load_partial(p: *const f32, len: usize) -> Self {
-        let mut lanes = [0f32; 16];
-        // SAFETY: the caller guarantees `len` readable floats at p; len < LANES <= 16.
-        unsafe {
-            std::ptr::copy_nonoverlapping(p, lanes.as_mut_ptr(), len);
-            Self::load(lanes.as_ptr())
-        }
-    }
     unsafe fn store(self, p: *mut f32);
     /// `self * b + c`, fused where the ISA has FMA.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
@@ -123,20 +120,38 @@ pub(crate) trait Vector: Copy {
     /// Hints that the cache line holding `p` will be written soon (no-op where unsupported).
     #[inline(always)]
     unsafe fn prefetch(_p: *const f32) {}
-    /// The sum of the lanes, always added in the same order (so results are reproducible).
+    /// The four floats at `p` in every 128-bit quarter of the vector (`LANES / 4` copies);
+    /// reads nothing past `p + 4`.
     #[inline(always)]
-    unsafe fn reduce_sum(self) -> f32 {
+    unsafe fn broadcast_quad(p: *const f32) -> Self {
         let mut lanes = [0f32; 16];
-        // SAFETY: LANES <= 16 for every implementation.
-        unsafe { self.store(lanes.as_mut_ptr()) };
-        lanes[..Self::LANES].iter().sum()
+        for (t, x) in lanes.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees four readable floats at p.
+            *x = unsafe { *p.add(t % 4) };
+        }
+        // SAFETY: lanes holds 16 >= LANES floats.
+        unsafe { Self::load(lanes.as_ptr()) }
     }
-    /// `[v[0].reduce_sum(), .., v[7].reduce_sum()]`, bit for bit; an implementation may
-    /// share the shuffles of the eight sums.
+    /// The sums of four vectors' quarters: lane `4·g + c` of the result is
+    /// `(v[c][4g] + v[c][4g + 1]) + (v[c][4g + 2] + v[c][4g + 3])`, always in that order, so
+    /// that every path forms the same sum.
     #[inline(always)]
-    unsafe fn reduce8(v: [Self; 8]) -> [f32; 8] {
-        // SAFETY: forwarded contract.
-        unsafe { v.map(|x| x.reduce_sum()) }
+    unsafe fn reduce_quads(v: [Self; 4]) -> Self {
+        let mut lanes = [[0f32; 16]; 4];
+        // SAFETY: each array holds 16 >= LANES floats.
+        unsafe {
+            for (x, l) in v.iter().zip(lanes.iter_mut()) {
+                x.store(l.as_mut_ptr());
+            }
+        }
+        let mut out = [0f32; 16];
+        for (t, o) in out[..Self::LANES].iter_mut().enumerate() {
+            let (g, c) = (t / 4, t % 4);
+            let l = &lanes[c][4 * g..4 * g + 4];
+            *o = (l[0] + l[1]) + (l[2] + l[3]);
+        }
+        // SAFETY: out holds 16 >= LANES floats.
+        unsafe { Self::load(out.as_ptr()) }
     }
 }
 
@@ -324,5 +339,73 @@ pub fn fma_peak_probe(iters: usize) -> (u64, f32) {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => (iters as u64 * 12 * 16, unsafe { avx2::fma_probe(iters) }),
         _ => (iters as u64 * 8 * 16, portable::fma_probe(iters)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `broadcast_quad` and `reduce_quads` of `V` against their definitions, bit for bit.
+    /// Magnitudes from 1e-3 to 1e7 with both signs, so that any other order of the additions
+    /// rounds differently somewhere in the draws (checked against the plain order).
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instructions.
+    unsafe fn check_quads<V: Vector>() {
+        let mut state = 0x2545_f491_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+            let e = ((state >> 8) % 11) as i32 - 3;
+            (u - 0.5) * 10f32.powi(e)
+        };
+        let mut differs_from_plain_order = false;
+        for _ in 0..500 {
+            let lanes: [[f32; 16]; 4] = std::array::from_fn(|_| std::array::from_fn(|_| next()));
+            let mut got = [0f32; 16];
+            // SAFETY: the caller's contract; each array holds 16 >= LANES floats.
+            unsafe {
+                let v = lanes.map(|l| V::load(l.as_ptr()));
+                V::reduce_quads(v).store(got.as_mut_ptr());
+            }
+            for (t, x) in got[..V::LANES].iter().enumerate() {
+                let (g, c) = (t / 4, t % 4);
+                let l = &lanes[c][4 * g..4 * g + 4];
+                let want = (l[0] + l[1]) + (l[2] + l[3]);
+                assert_eq!(x.to_bits(), want.to_bits(), "lane {t}");
+                differs_from_plain_order |=
+                    want.to_bits() != (((l[0] + l[1]) + l[2]) + l[3]).to_bits();
+            }
+            let quad = [next(), next(), next(), next()];
+            let mut b = [0f32; 16];
+            // SAFETY: as above; quad holds four floats.
+            unsafe { V::broadcast_quad(quad.as_ptr()).store(b.as_mut_ptr()) };
+            for (t, x) in b[..V::LANES].iter().enumerate() {
+                assert_eq!(x.to_bits(), quad[t % 4].to_bits(), "broadcast lane {t}");
+            }
+        }
+        assert!(
+            differs_from_plain_order,
+            "the draws never exposed the order"
+        );
+    }
+
+    #[test]
+    fn quads_on_every_path() {
+        // SAFETY: portable needs nothing; the others only where detected.
+        unsafe {
+            check_quads::<portable::W8>();
+            #[cfg(target_arch = "x86_64")]
+            if Isa::Avx2.is_supported() {
+                check_quads::<avx2::V8>();
+            }
+            #[cfg(target_arch = "x86_64")]
+            if Isa::Avx512.is_supported() {
+                check_quads::<avx512::V16>();
+            }
+        }
     }
 }

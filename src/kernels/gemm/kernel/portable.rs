@@ -50,8 +50,10 @@ impl Vector for W8 {
         W8(self.0.fast_max(b.0))
     }
     #[inline(always)]
-    unsafe fn reduce_sum(self) -> f32 {
-        self.0.reduce_add()
+    unsafe fn broadcast_quad(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees four readable floats at p; no alignment is assumed.
+        let [a, b, c, d] = unsafe { std::ptr::read_unaligned(p as *const [f32; 4]) };
+        W8(f32x8::from([a, b, c, d, a, b, c, d]))
     }
 }
 
