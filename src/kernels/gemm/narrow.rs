@@ -128,7 +128,7 @@ unsafe fn blocks<V: Vector, const H: usize, const W: usize, const NV: usize>(
                 }
                 t += 1;
             }
-            finish(&acc[..h * NV], NV, g, i);
+            finish(&acc, h, NV, g, i);
             i += h;
         }
     }
@@ -197,7 +197,12 @@ unsafe fn dot_tile<V: Vector, const RR: usize, const CC: usize>(
         if left > 0 {
             let mut quads = [[0f32; 4]; RR];
             for (quad, &x) in quads.iter_mut().zip(&a) {
-                std::ptr::copy_nonoverlapping(x, quad.as_mut_ptr(), left);
+                // One to three floats, each on its own: a copy of `left` would call memcpy.
+                for (t, y) in quad[..3].iter_mut().enumerate() {
+                    if t < left {
+                        *y = *x.add(t);
+                    }
+                }
             }
             let quads: [*const f32; RR] = std::array::from_fn(|r| quads[r].as_ptr());
             step(&mut acc, &quads, 0, &b, 0);
@@ -255,16 +260,16 @@ unsafe fn step<V: Vector, const RR: usize, const CC: usize>(
 /// fused; C is not read when beta is 0, as it may hold NaN), `+ bias`, relu, in that order.
 ///
 /// # Safety
-/// `acc` holds whole rows of `nv` vectors of lane sums for rows `i0..` of C, which lie inside
-/// C and belong to this thread; `V`'s instructions are supported.
+/// `acc` holds `h` rows of `nv` vectors of lane sums for rows `i0..i0 + h` of C, which lie
+/// inside C and belong to this thread; `V`'s instructions are supported.
 #[inline(always)]
-unsafe fn finish<V: Vector>(acc: &[V], nv: usize, g: &Gemm, i0: usize) {
+unsafe fn finish<V: Vector>(acc: &[V; BLOCK], h: usize, nv: usize, g: &Gemm, i0: usize) {
     let steps = (g.beta != 0.0, g.bias.is_some(), g.relu);
     // SAFETY (both): forwarded contract.
     if g.alpha == 1.0 {
-        unsafe { finish_for::<V, false>(acc, nv, g, i0, steps) }
+        unsafe { finish_for::<V, false>(acc, h, nv, g, i0, steps) }
     } else {
-        unsafe { finish_for::<V, true>(acc, nv, g, i0, steps) }
+        unsafe { finish_for::<V, true>(acc, h, nv, g, i0, steps) }
     }
 }
 
@@ -274,7 +279,8 @@ unsafe fn finish<V: Vector>(acc: &[V], nv: usize, g: &Gemm, i0: usize) {
 /// As for [`finish`].
 #[inline(always)]
 unsafe fn finish_for<V: Vector, const SCALE: bool>(
-    acc: &[V],
+    acc: &[V; BLOCK],
+    h: usize,
     nv: usize,
     g: &Gemm,
     i0: usize,
@@ -283,14 +289,14 @@ unsafe fn finish_for<V: Vector, const SCALE: bool>(
     // SAFETY: forwarded contract.
     unsafe {
         match steps {
-            (false, false, false) => rows_out::<V, SCALE, false, false, false>(acc, nv, g, i0),
-            (false, false, true) => rows_out::<V, SCALE, false, false, true>(acc, nv, g, i0),
-            (false, true, false) => rows_out::<V, SCALE, false, true, false>(acc, nv, g, i0),
-            (false, true, true) => rows_out::<V, SCALE, false, true, true>(acc, nv, g, i0),
-            (true, false, false) => rows_out::<V, SCALE, true, false, false>(acc, nv, g, i0),
-            (true, false, true) => rows_out::<V, SCALE, true, false, true>(acc, nv, g, i0),
-            (true, true, false) => rows_out::<V, SCALE, true, true, false>(acc, nv, g, i0),
-            (true, true, true) => rows_out::<V, SCALE, true, true, true>(acc, nv, g, i0),
+            (false, false, false) => rows_out::<V, SCALE, false, false, false>(acc, h, nv, g, i0),
+            (false, false, true) => rows_out::<V, SCALE, false, false, true>(acc, h, nv, g, i0),
+            (false, true, false) => rows_out::<V, SCALE, false, true, false>(acc, h, nv, g, i0),
+            (false, true, true) => rows_out::<V, SCALE, false, true, true>(acc, h, nv, g, i0),
+            (true, false, false) => rows_out::<V, SCALE, true, false, false>(acc, h, nv, g, i0),
+            (true, false, true) => rows_out::<V, SCALE, true, false, true>(acc, h, nv, g, i0),
+            (true, true, false) => rows_out::<V, SCALE, true, true, false>(acc, h, nv, g, i0),
+            (true, true, true) => rows_out::<V, SCALE, true, true, true>(acc, h, nv, g, i0),
         }
     }
 }
@@ -309,7 +315,8 @@ unsafe fn rows_out<
     const BIAS: bool,
     const RELU: bool,
 >(
-    acc: &[V],
+    acc: &[V; BLOCK],
+    h: usize,
     nv: usize,
     g: &Gemm,
     i0: usize,
@@ -322,15 +329,18 @@ unsafe fn rows_out<
     // SAFETY (whole body): V's instructions are supported (the contract); every vector
     // access lies inside C's row (j0 + LANES <= n) or the bias (as long as a row when BIAS).
     unsafe {
-        for (r, sums) in acc.chunks_exact(nv).enumerate() {
+        for r in 0..h {
             // SAFETY: row i0 + r of C holds n floats and is this thread's (the contract).
             let c = std::slice::from_raw_parts_mut(g.c.add((i0 + r) * g.ldc), n);
-            for (group, quads) in sums.chunks(4).enumerate() {
-                let mut four = [V::zero(); 4];
-                four[..quads.len()].copy_from_slice(quads);
-                let s = V::reduce_quads(four);
+            for group in 0..nv.div_ceil(4) {
+                // A short group's q < 4 vectors reduce with whatever follows them in `acc`
+                // (a fixed four, where a copy of q would be a call to memcpy): lanes of those
+                // are not used. At most (h - 1)·nv + 4·ceil(nv / 4) <= 37 < BLOCK.
+                let v = r * nv + 4 * group;
+                let q = (nv - 4 * group).min(4);
+                let s = V::reduce_quads([acc[v], acc[v + 1], acc[v + 2], acc[v + 3]]);
                 let j0 = group * V::LANES;
-                if quads.len() == 4 && j0 + V::LANES <= n {
+                if q == 4 && j0 + V::LANES <= n {
                     let cp = c[j0..].as_mut_ptr();
                     let mut v = s;
                     if SCALE {
@@ -348,7 +358,6 @@ unsafe fn rows_out<
                     v.store(cp);
                 } else {
                     // Lane 4·g + t is column j0 + t + q·g of a group of q vectors.
-                    let q = quads.len();
                     let mut lanes = [0f32; 16];
                     s.store(lanes.as_mut_ptr());
                     for (l, &x) in lanes[..V::LANES].iter().enumerate() {
