@@ -10,8 +10,9 @@
 //! the end, four vectors' sums reduce within their quarters to one vector of C's row, in
 //! column order: no shuffle crosses a 128-bit lane, and A's 16-byte loads split no cache line
 //! when its rows start on 16 bytes. Against lanes along k with one column a vector (before
-//! 2026-11-29 15:00), that halves the work of the sums and of the copy of op(B); the price is
-//! a padded column where n is odd (n = 7 is packed as 8).
+//! 2026-11-29 15:00), the sums take half the shuffles, none across lanes, and the copy of
+//! op(B) needs no cross-lane shuffle either; the price is a padded column where n is odd
+//! (n = 7 is packed as 8).
 //!
 //! Every element's sum is formed the same way in every tile shape (lane `l` of its quarter
 //! adds the products at p = l, l + 4, .., in order; then `(l0 + l1) + (l2 + l3)`), so neither
