@@ -347,8 +347,10 @@ pub(crate) const fn quad_vectors(n: usize, lanes: usize) -> usize {
 /// when `Yes`) into the narrow path's layout for vectors of `lanes` (8 or 16) floats: vector
 /// `t` is `dst[t * ldd..]`, and its floats `lanes·s..lanes·(s + 1)` hold, quarter by quarter,
 /// `op(B)[4s..4s + 4, j]` of the columns j placed there by [`quad_slot`] — zeros past k and in
-/// quarters that hold no column. With B not transposed the copy goes in 4 x 4 blocks
-/// transposed in registers (eight shuffles for 16 floats).
+/// quarters that hold no column. With B not transposed, rows go four at a time, transposed in
+/// registers: whole groups of eight columns as two 4 x 4 blocks a 256-bit register on AVX2
+/// (for eight lanes, where such a group's four vectors come out whole), the other columns in
+/// SSE blocks of four, two and one.
 ///
 /// # Panics
 /// If `n > NARROW_N`, `ldd < lanes / 4 · k.next_multiple_of(4)`, `dst` is shorter than

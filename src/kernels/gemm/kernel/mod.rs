@@ -121,17 +121,8 @@ pub(crate) trait Vector: Copy {
     #[inline(always)]
     unsafe fn prefetch(_p: *const f32) {}
     /// The four floats at `p` in every 128-bit quarter of the vector (`LANES / 4` copies);
-    /// reads nothing past `p + 4`.
-    #[inline(always)]
-    unsafe fn broadcast_quad(p: *const f32) -> Self {
-        let mut lanes = [0f32; 16];
-        for (t, x) in lanes.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees four readable floats at p.
-            *x = unsafe { *p.add(t % 4) };
-        }
-        // SAFETY: lanes holds 16 >= LANES floats.
-        unsafe { Self::load(lanes.as_ptr()) }
-    }
+    /// reads nothing past `p + 4`, assumes no alignment.
+    unsafe fn broadcast_quad(p: *const f32) -> Self;
     /// The sums of four vectors' quarters: lane `4·g + c` of the result is
     /// `(v[c][4g] + v[c][4g + 1]) + (v[c][4g + 2] + v[c][4g + 3])`, always in that order, so
     /// that every path forms the same sum.
