@@ -161,13 +161,14 @@ fn pack<const W: usize, const AVX2: bool>(
 
 /// One full micro-panel of W depth-contiguous rows (A not transposed, or B transposed) into
 /// `d` as kc steps of W floats: eight steps at a time, each eight rows turned round in
-/// registers as in [`block8x8`], and a last four rows (W = 12) or six (W = 6) by half of it;
-/// the last `kc % 8` steps element by element. The element loops it replaces compile to
-/// inserts and blends, about three times the time (perf at 256³: packing A 3.8% of a call).
+/// registers by [`block8x8`], and a last four rows (W = 12) or six (W = 6) by half of it;
+/// the last `kc % 8` steps element by element. Against the element loops (which compile to
+/// inserts and blends) whole calls gained about 1% (256³ to 1024³, 2026-11-29): the copy
+/// waits on its loads from L3 more than on its instructions.
 ///
 /// # Safety
-/// The CPU supports AVX2; W is 6 or a multiple of 4; `src` holds W rows of `kc` floats, `ld` apart, and `d`
-/// holds `kc * W` floats.
+/// The CPU supports AVX2; W is 6 or a multiple of 4; `src` holds W rows of `kc` floats, `ld`
+/// apart, and `d` holds `kc * W` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2<const W: usize>(d: &mut [f32], src: &[f32], ld: usize, kc: usize) {
@@ -184,13 +185,8 @@ unsafe fn rows_avx2<const W: usize>(d: &mut [f32], src: &[f32], ld: usize, kc: u
             let row = |r: usize| _mm256_loadu_ps(s.add(r * ld + p));
             let mut r0 = 0;
             while r0 + 8 <= W {
-                let lo = transpose_quads([row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)]);
-                let hi = transpose_quads([row(r0 + 4), row(r0 + 5), row(r0 + 6), row(r0 + 7)]);
-                for c in 0..4 {
-                    let at = |step: usize| o.add((p + step) * W + r0);
-                    _mm256_storeu_ps(at(c), _mm256_permute2f128_ps::<0x20>(lo[c], hi[c]));
-                    _mm256_storeu_ps(at(c + 4), _mm256_permute2f128_ps::<0x31>(lo[c], hi[c]));
-                }
+                // Rows r0.. as the rows of a block of `transpose`, steps as its columns.
+                block8x8(o, W, s, ld, r0, p);
                 r0 += 8;
             }
             match W - r0 {
