@@ -41,7 +41,9 @@ fn sgemm_paths_on_small_shapes() {
     // 1..3 rows take the small-m path, n <= 12 the narrow path (2 x 5 and 6 x 2 tiles and
     // single rows, the last few floats of k from a copy; A transposed: the transposed
     // small-depth product), k <= 16 the small-depth path (with 6-, 4-, 2- and 1-row tiles and
-    // single columns), the rest the packed path with partial edge tiles.
+    // single columns), the rest the packed path with partial edge tiles: of one vector, through
+    // a local copy (20 columns on AVX2 and 36 on AVX-512) or straight into C (24 on AVX2, 48 on
+    // AVX-512), and of two through a copy (20 on AVX-512).
     let dims = [
         (0, 3, 2),
         (2, 5, 3),
@@ -51,6 +53,9 @@ fn sgemm_paths_on_small_shapes() {
         (9, 17, 4),
         (13, 20, 11),
         (13, 20, 19),
+        (7, 24, 18),
+        (5, 36, 17),
+        (5, 48, 17),
     ];
     for &(m, n, k) in &dims {
         for (ta, tb) in [

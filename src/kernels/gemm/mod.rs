@@ -358,9 +358,9 @@ impl Gemm<'_> {
                 // inside C when full, else `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
-                    if w == bs.nr {
-                        // A bottom-edge tile (h < MR) computes its h rows only.
-                        kern(h, kc, apanel, bpanel, cp, self.ldc, st);
+                    if w.is_multiple_of(bs.lanes) {
+                        // An edge tile computes its h rows and w columns only.
+                        kern(h, w, kc, apanel, bpanel, cp, self.ldc, st);
                     } else {
                         edge_tile(bs, kern, kc, apanel, bpanel, cp, self.ldc, (h, w), st);
                     }
@@ -384,8 +384,9 @@ const MAX_TILE: usize = 384;
 #[allow(dead_code)] // only ever used through raw pointers
 struct Tile([f32; MAX_TILE]);
 
-/// A tile narrower than NR (w < NR, any h): run the kernel for its h rows on a local copy and
-/// write back only the `h x w` part, so edges get exactly the arithmetic of interior tiles.
+/// A tile whose width is not a whole number of vectors (any h): run the kernel for its h rows
+/// on a local copy and write back only the `h x w` part, so edges get exactly the arithmetic of
+/// interior tiles.
 ///
 /// # Safety
 /// As for the microkernel, except that C only needs to be valid for `h x w`.
@@ -422,7 +423,7 @@ unsafe fn edge_tile(
             std::ptr::copy_nonoverlapping(st.bias, bp, w);
             st.bias = bp;
         }
-        kern(h, kc, a, b, t, nr, st);
+        kern(h, w, kc, a, b, t, nr, st);
         for i in 0..h {
             std::ptr::copy_nonoverlapping(t.add(i * nr), c.add(i * ldc), w);
         }

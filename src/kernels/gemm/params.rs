@@ -19,6 +19,9 @@ pub struct BlockSizes {
     pub mr: usize,
     /// Columns of the register tile (columns of C per microkernel call).
     pub nr: usize,
+    /// Floats per SIMD vector: a micro-panel of B narrower than `nr` (the last one) is
+    /// computed in `ceil(w / lanes)` vectors rather than all of the tile's.
+    pub lanes: usize,
     /// Depth of one packed panel (the k extent per pass).
     pub kc: usize,
     /// Rows of C (and A) per packed A block.
@@ -33,6 +36,7 @@ pub struct BlockSizes {
 pub const AVX512: BlockSizes = BlockSizes {
     mr: 12,
     nr: 32,
+    lanes: 16,
     kc: 384,
     mc: 192,
     nc: 3072,
@@ -48,6 +52,7 @@ pub const AVX512: BlockSizes = BlockSizes {
 pub const AVX2: BlockSizes = BlockSizes {
     mr: 6,
     nr: 16,
+    lanes: 8,
     kc: 512,
     mc: 144,
     nc: 2048,
@@ -58,6 +63,7 @@ pub const AVX2: BlockSizes = BlockSizes {
 pub const PORTABLE: BlockSizes = BlockSizes {
     mr: 4,
     nr: 8,
+    lanes: 8,
     kc: 256,
     mc: 128,
     nc: 2048,

@@ -82,10 +82,13 @@ impl Vector for V8 {
 
 /// # Safety
 /// The CPU supports AVX2 and FMA; the pointer contract of [`tile`] holds for MR = 6, NR = 16
-/// (`AS` = 6); `h` rows of the tile are computed (1..=6; others mean 6).
+/// (`AS` = 6, `BS` = 16); `h` rows (1..=6; others mean 6) and `ceil(w / 8)`
+/// vectors of columns (1..=2; others mean 2) of the tile are computed.
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel(
     h: usize,
+    w: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -95,13 +98,37 @@ pub(crate) unsafe fn kernel(
 ) {
     // SAFETY: forwarded contract; the target features are enabled on this function.
     unsafe {
+        if w <= 8 {
+            rows::<1>(h, kc, a, b, c, ldc, st)
+        } else {
+            rows::<2>(h, kc, a, b, c, ldc, st)
+        }
+    }
+}
+
+/// [`kernel`] for `NV` vectors of columns.
+///
+/// # Safety
+/// As for [`kernel`], with `NV * 8` columns.
+#[inline(always)]
+unsafe fn rows<const NV: usize>(
+    h: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
         match h {
-            1 => tile::<V8, 1, 2, 6>(kc, a, b, c, ldc, st),
-            2 => tile::<V8, 2, 2, 6>(kc, a, b, c, ldc, st),
-            3 => tile::<V8, 3, 2, 6>(kc, a, b, c, ldc, st),
-            4 => tile::<V8, 4, 2, 6>(kc, a, b, c, ldc, st),
-            5 => tile::<V8, 5, 2, 6>(kc, a, b, c, ldc, st),
-            _ => tile::<V8, 6, 2, 6>(kc, a, b, c, ldc, st),
+            1 => tile::<V8, 1, NV, 6, 16>(kc, a, b, c, ldc, st),
+            2 => tile::<V8, 2, NV, 6, 16>(kc, a, b, c, ldc, st),
+            3 => tile::<V8, 3, NV, 6, 16>(kc, a, b, c, ldc, st),
+            4 => tile::<V8, 4, NV, 6, 16>(kc, a, b, c, ldc, st),
+            5 => tile::<V8, 5, NV, 6, 16>(kc, a, b, c, ldc, st),
+            _ => tile::<V8, 6, NV, 6, 16>(kc, a, b, c, ldc, st),
         }
     }
 }

@@ -157,10 +157,13 @@ pub(crate) struct Store {
 }
 
 /// The microkernel signature: `kc` steps of packed A (`MR` floats a step) times packed B (`NR`
-/// floats a step) into the first `h` rows (1 <= h <= MR) of the `MR x NR` tile at `c` (row
-/// stride `ldc`). A tile of fewer rows, at the bottom edge of C, costs less than a full one.
+/// floats a step) into the first `h` rows (1 <= h <= MR) and the first `ceil(w / lanes)`
+/// vectors of columns (1 <= w <= NR; `lanes` as in [`BlockSizes`]) of the `MR x NR` tile at
+/// `c` (row stride `ldc`). A tile at the bottom or right edge of C costs only the rows and
+/// vectors it has; columns past those are neither read nor written.
 pub(crate) type Microkernel = unsafe fn(
     h: usize,
+    w: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -170,14 +173,22 @@ pub(crate) type Microkernel = unsafe fn(
 );
 
 /// The generic register tile: `MR` rows by `NV` vectors of columns, from a packed A whose
-/// micro-panel holds `AS >= MR` floats a step (the path's MR; more at a bottom-edge tile).
+/// micro-panel holds `AS >= MR` floats a step (the path's MR; more at a bottom-edge tile) and
+/// a packed B holding `BS >= NV * LANES` floats a step (the path's NR; more at a right-edge
+/// tile).
 ///
 /// # Safety
-/// `a` holds `kc * AS` floats, `b` holds `kc * NV * LANES`, `c` is valid for an `MR x NR` tile
+/// `a` holds `kc * AS` floats, `b` holds `kc * BS`, `c` is valid for an `MR x NR` tile
 /// with row stride `ldc`, `st.bias` is null or valid for `NR` floats, and `V`'s instructions
 /// are supported (the caller is a `#[target_feature]` wrapper).
 #[inline(always)]
-pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS: usize>(
+pub(crate) unsafe fn tile<
+    V: Vector,
+    const MR: usize,
+    const NV: usize,
+    const AS: usize,
+    const BS: usize,
+>(
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -207,7 +218,7 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS:
                 }
             }
             a = a.add(AS);
-            b = b.add(NV * V::LANES);
+            b = b.add(BS);
         }
         // alpha 1 with beta 0 or 1 (a product's first depth block, and its later ones, with
         // or without dense_forward's bias and relu) goes straight from the accumulators; the

@@ -58,10 +58,12 @@ impl Vector for W8 {
 }
 
 /// # Safety
-/// The pointer contract of [`tile`] holds for MR = 4, NR = 8 (`AS` = 4); `h` rows
-/// of the tile are computed (1..=4; others mean 4).
+/// The pointer contract of [`tile`] holds for MR = 4, NR = 8 (`AS` = 4, `BS` = 8); `h` rows
+/// of the tile are computed (1..=4; others mean 4), and its one vector of columns.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel(
     h: usize,
+    _w: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -72,10 +74,10 @@ pub(crate) unsafe fn kernel(
     // SAFETY: forwarded contract.
     unsafe {
         match h {
-            1 => tile::<W8, 1, 1, 4>(kc, a, b, c, ldc, st),
-            2 => tile::<W8, 2, 1, 4>(kc, a, b, c, ldc, st),
-            3 => tile::<W8, 3, 1, 4>(kc, a, b, c, ldc, st),
-            _ => tile::<W8, 4, 1, 4>(kc, a, b, c, ldc, st),
+            1 => tile::<W8, 1, 1, 4, 8>(kc, a, b, c, ldc, st),
+            2 => tile::<W8, 2, 1, 4, 8>(kc, a, b, c, ldc, st),
+            3 => tile::<W8, 3, 1, 4, 8>(kc, a, b, c, ldc, st),
+            _ => tile::<W8, 4, 1, 4, 8>(kc, a, b, c, ldc, st),
         }
     }
 }
