@@ -198,12 +198,7 @@ pub(crate) unsafe fn tile<
 ) {
     // SAFETY: every access below stays inside the extents stated in the contract above.
     unsafe {
-        // C rows are often a multiple of 4 KB apart and collide in cache sets; fetching them
-        // now overlaps those misses with the k loop instead of stalling the stores after it.
-        for i in 0..MR {
-            V::prefetch(c.add(i * ldc));
-            V::prefetch(c.add(i * ldc + NV * V::LANES - 1));
-        }
+        prefetch_tile::<V, MR, NV>(c, ldc);
         let mut acc = [[V::zero(); NV]; MR];
         let (mut a, mut b) = (a, b);
         for _ in 0..kc {
@@ -220,6 +215,45 @@ pub(crate) unsafe fn tile<
             a = a.add(AS);
             b = b.add(BS);
         }
+        store_tile::<V, MR, NV>(&acc, c, ldc, st);
+    }
+}
+
+/// Fetches the first and last cache line of each row of an `MR x NV·LANES` tile of C: rows
+/// are often a multiple of 4 KB apart and collide in cache sets, and fetching them before the
+/// k loop overlaps those misses with it instead of stalling the stores after it.
+///
+/// # Safety
+/// None beyond `V`'s instructions being supported: a prefetch never faults.
+#[inline(always)]
+pub(crate) unsafe fn prefetch_tile<V: Vector, const MR: usize, const NV: usize>(
+    c: *mut f32,
+    ldc: usize,
+) {
+    for i in 0..MR {
+        let row = c.wrapping_add(i * ldc);
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe {
+            V::prefetch(row);
+            V::prefetch(row.wrapping_add(NV * V::LANES - 1));
+        }
+    }
+}
+
+/// Stores a finished tile of accumulators into C as `st` says (see [`Store`]).
+///
+/// # Safety
+/// As for [`tile`]: `c` is valid for the `MR x NV·LANES` tile, `st.bias` null or valid for as
+/// many floats, and `V`'s instructions are supported.
+#[inline(always)]
+pub(crate) unsafe fn store_tile<V: Vector, const MR: usize, const NV: usize>(
+    acc: &[[V; NV]; MR],
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: inside the tile and the bias row, by the contract.
+    unsafe {
         // alpha 1 with beta 0 or 1 (a product's first depth block, and its later ones, with
         // or without dense_forward's bias and relu) goes straight from the accumulators; the
         // general loop below, with its per-element checks, keeps the tile in memory and cost
@@ -228,21 +262,15 @@ pub(crate) unsafe fn tile<
             let b = st.bias;
             match (st.beta == 1.0, !b.is_null(), st.relu) {
                 (false, false, false) => {
-                    store_unit::<V, MR, NV, false, false, false>(&acc, c, ldc, b)
+                    store_unit::<V, MR, NV, false, false, false>(acc, c, ldc, b)
                 }
-                (false, false, true) => {
-                    store_unit::<V, MR, NV, false, false, true>(&acc, c, ldc, b)
-                }
-                (false, true, false) => {
-                    store_unit::<V, MR, NV, false, true, false>(&acc, c, ldc, b)
-                }
-                (false, true, true) => store_unit::<V, MR, NV, false, true, true>(&acc, c, ldc, b),
-                (true, false, false) => {
-                    store_unit::<V, MR, NV, true, false, false>(&acc, c, ldc, b)
-                }
-                (true, false, true) => store_unit::<V, MR, NV, true, false, true>(&acc, c, ldc, b),
-                (true, true, false) => store_unit::<V, MR, NV, true, true, false>(&acc, c, ldc, b),
-                (true, true, true) => store_unit::<V, MR, NV, true, true, true>(&acc, c, ldc, b),
+                (false, false, true) => store_unit::<V, MR, NV, false, false, true>(acc, c, ldc, b),
+                (false, true, false) => store_unit::<V, MR, NV, false, true, false>(acc, c, ldc, b),
+                (false, true, true) => store_unit::<V, MR, NV, false, true, true>(acc, c, ldc, b),
+                (true, false, false) => store_unit::<V, MR, NV, true, false, false>(acc, c, ldc, b),
+                (true, false, true) => store_unit::<V, MR, NV, true, false, true>(acc, c, ldc, b),
+                (true, true, false) => store_unit::<V, MR, NV, true, true, false>(acc, c, ldc, b),
+                (true, true, true) => store_unit::<V, MR, NV, true, true, true>(acc, c, ldc, b),
             }
             return;
         }
