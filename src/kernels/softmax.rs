@@ -54,7 +54,7 @@ pub fn softmax_rows(x: &mut [f32], rows: usize, cols: usize) {
     }
 }
 
-/// One row: writes (softmax - onehot) * scale into `g`, returns -log softmax[label]. One
+/// One row: writes (softmax - onehot) * scale into `g`, returns -log softmax\[label\]. One
 /// exponential per element serves both the gradient and the log-sum-exp.
 fn cross_entropy_row(logits: &[f32], label: usize, g: &mut [f32], scale: f32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
