@@ -139,8 +139,7 @@ unsafe fn rows<const NV: usize>(
 
 /// One step of [`full_tile`]'s k loop: the two B vectors at byte offset `$b` (and `$b` + 32)
 /// from `{b}`, and the six A floats at byte offsets `$a0..$a5` from `{a}`, each broadcast and
-/// multiplied into its row's two accumulators. The broadcasts alternate between two registers
-/// so that one row's load need not wait for the previous row's multiplies.
+/// multiplied into its row's two accumulators.
 #[cfg(not(miri))]
 #[rustfmt::skip]
 macro_rules! step_6x16 {
@@ -171,10 +170,12 @@ macro_rules! step_6x16 {
 }
 
 /// The full 6 x 16 tile, its k loop in assembly, eight steps a pass with every load at a fixed
-/// offset from two pointers: 20 instructions a step where the compiled loop of [`tile`] has 23
-/// to 24, which kept its speed on a quiet core (within 1% on best call) and ran 2–8% faster
-/// on median in A/B runs while the host was busy (Zen 3, 2026-11-29; see the README). Under
-/// Miri, which cannot run assembly, the generic tile.
+/// offset from two pointers: 20 instructions a step and 4 a pass, where the compiled loop of
+/// [`tile`] has 24 a step (the same 20, two pointer increments, a count and a branch). On a
+/// quiet core the two run level (within 1% on best call); while the host was busy the
+/// assembly ran 2–7% faster on the median of paired calls (A/B within one process, Zen 3,
+/// 2026-11-29; see the README). The arithmetic, and so every bit of the result, is the
+/// generic tile's. Under Miri, which cannot run assembly, the generic tile.
 ///
 /// # Safety
 /// As for [`kernel`] with h = 6 and w > 8: `a` holds `kc * 6` floats, `b` `kc * 16`, `c` is
