@@ -1,7 +1,7 @@
 //! AVX2 + FMA microkernel: a 6 x 16 tile of `__m256` accumulators; the full tile's k loop in
 //! assembly (`full_tile`), edge tiles by the generic tile.
 
-use super::{Store, Vector, tile};
+use super::{Store, Vector, tile_rows};
 use std::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
@@ -82,7 +82,7 @@ impl Vector for V8 {
 }
 
 /// # Safety
-/// The CPU supports AVX2 and FMA; the pointer contract of [`tile`] holds for MR = 6, NR = 16
+/// The CPU supports AVX2 and FMA; the pointer contract of [`tile`](super::tile) holds for MR = 6, NR = 16
 /// (`AS` = 6, `BS` = 16); `h` rows (1..=6; others mean 6) and `ceil(w / 8)`
 /// vectors of columns (1..=2; others mean 2) of the tile are computed: the full tile by
 /// [`full_tile`], the others by the generic tile.
@@ -101,38 +101,11 @@ pub(crate) unsafe fn kernel(
     // SAFETY: forwarded contract; the target features are enabled on this function.
     unsafe {
         if w <= 8 {
-            rows::<1>(h, kc, a, b, c, ldc, st)
+            tile_rows::<V8, 6, 1, 16>(h, kc, a, b, c, ldc, st)
         } else if h >= 6 {
             full_tile(kc, a, b, c, ldc, st)
         } else {
-            rows::<2>(h, kc, a, b, c, ldc, st)
-        }
-    }
-}
-
-/// [`kernel`] for `NV` vectors of columns.
-///
-/// # Safety
-/// As for [`kernel`], with `NV * 8` columns.
-#[inline(always)]
-unsafe fn rows<const NV: usize>(
-    h: usize,
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    st: Store,
-) {
-    // SAFETY: forwarded contract.
-    unsafe {
-        match h {
-            1 => tile::<V8, 1, NV, 6, 16>(kc, a, b, c, ldc, st),
-            2 => tile::<V8, 2, NV, 6, 16>(kc, a, b, c, ldc, st),
-            3 => tile::<V8, 3, NV, 6, 16>(kc, a, b, c, ldc, st),
-            4 => tile::<V8, 4, NV, 6, 16>(kc, a, b, c, ldc, st),
-            5 => tile::<V8, 5, NV, 6, 16>(kc, a, b, c, ldc, st),
-            _ => tile::<V8, 6, NV, 6, 16>(kc, a, b, c, ldc, st),
+            tile_rows::<V8, 6, 2, 16>(h, kc, a, b, c, ldc, st)
         }
     }
 }
@@ -171,7 +144,7 @@ macro_rules! step_6x16 {
 
 /// The full 6 x 16 tile, its k loop in assembly, eight steps a pass with every load at a fixed
 /// offset from two pointers: 20 instructions a step and 4 a pass, where the compiled loop of
-/// [`tile`] has 24 a step (the same 20, two pointer increments, a count and a branch). On a
+/// [`tile`](super::tile) has 24 a step (the same 20, two pointer increments, a count and a branch). On a
 /// quiet core the two run level (within 1% on best call); while the host was busy the
 /// assembly ran 2–7% faster on the median of paired calls (A/B within one process, Zen 3,
 /// 2026-11-29; see the README). The arithmetic, and so every bit of the result, is the
@@ -187,7 +160,7 @@ unsafe fn full_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
     #[cfg(miri)]
     // SAFETY: forwarded contract.
     unsafe {
-        tile::<V8, 6, 2, 6, 16>(kc, a, b, c, ldc, st)
+        super::tile::<V8, 6, 2, 6, 16>(kc, a, b, c, ldc, st)
     }
     #[cfg(not(miri))]
     // SAFETY: the loop reads kc steps of 6 floats from `a` and 16 from `b`, the extents of the

@@ -1,6 +1,6 @@
 //! AVX-512F microkernel: a 12 x 32 tile of `__m512` accumulators.
 
-use super::{Store, Vector, tile};
+use super::{Store, Vector, tile_rows};
 use std::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
@@ -98,7 +98,7 @@ impl Vector for V16 {
 }
 
 /// # Safety
-/// The CPU supports AVX-512F; the pointer contract of [`tile`] holds for MR = 12, NR = 32
+/// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12, NR = 32
 /// (`AS` = 12, `BS` = 32); `h` rows (1..=12; others mean 12) and `ceil(w / 16)`
 /// vectors of columns (1..=2; others mean 2) of the tile are computed.
 #[target_feature(enable = "avx512f")]
@@ -116,42 +116,9 @@ pub(crate) unsafe fn kernel(
     // SAFETY: forwarded contract; the target features are enabled on this function.
     unsafe {
         if w <= 16 {
-            rows::<1>(h, kc, a, b, c, ldc, st)
+            tile_rows::<V16, 12, 1, 32>(h, kc, a, b, c, ldc, st)
         } else {
-            rows::<2>(h, kc, a, b, c, ldc, st)
-        }
-    }
-}
-
-/// [`kernel`] for `NV` vectors of columns.
-///
-/// # Safety
-/// As for [`kernel`], with `NV * 16` columns.
-#[inline(always)]
-unsafe fn rows<const NV: usize>(
-    h: usize,
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    st: Store,
-) {
-    // SAFETY: forwarded contract.
-    unsafe {
-        match h {
-            1 => tile::<V16, 1, NV, 12, 32>(kc, a, b, c, ldc, st),
-            2 => tile::<V16, 2, NV, 12, 32>(kc, a, b, c, ldc, st),
-            3 => tile::<V16, 3, NV, 12, 32>(kc, a, b, c, ldc, st),
-            4 => tile::<V16, 4, NV, 12, 32>(kc, a, b, c, ldc, st),
-            5 => tile::<V16, 5, NV, 12, 32>(kc, a, b, c, ldc, st),
-            6 => tile::<V16, 6, NV, 12, 32>(kc, a, b, c, ldc, st),
-            7 => tile::<V16, 7, NV, 12, 32>(kc, a, b, c, ldc, st),
-            8 => tile::<V16, 8, NV, 12, 32>(kc, a, b, c, ldc, st),
-            9 => tile::<V16, 9, NV, 12, 32>(kc, a, b, c, ldc, st),
-            10 => tile::<V16, 10, NV, 12, 32>(kc, a, b, c, ldc, st),
-            11 => tile::<V16, 11, NV, 12, 32>(kc, a, b, c, ldc, st),
-            _ => tile::<V16, 12, NV, 12, 32>(kc, a, b, c, ldc, st),
+            tile_rows::<V16, 12, 2, 32>(h, kc, a, b, c, ldc, st)
         }
     }
 }

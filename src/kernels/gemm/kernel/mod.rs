@@ -219,6 +219,41 @@ pub(crate) unsafe fn tile<
     }
 }
 
+/// [`tile`] for the first `h` rows (1..MR; others mean MR) of a path's `MR`-row packed A and
+/// `BS`-float packed B, by `NV` vectors of columns: the one place every path turns a run-time
+/// height into a compiled tile. Arms for heights at or past `MR` are compiled out.
+///
+/// # Safety
+/// As for [`tile`] with `AS` = `MR`, for `h` rows (at most `MR`) and `NV` vectors.
+#[inline(always)]
+pub(crate) unsafe fn tile_rows<V: Vector, const MR: usize, const NV: usize, const BS: usize>(
+    h: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: forwarded contract; every arm's height is below MR.
+    unsafe {
+        match h {
+            1 if 1 < MR => tile::<V, 1, NV, MR, BS>(kc, a, b, c, ldc, st),
+            2 if 2 < MR => tile::<V, 2, NV, MR, BS>(kc, a, b, c, ldc, st),
+            3 if 3 < MR => tile::<V, 3, NV, MR, BS>(kc, a, b, c, ldc, st),
+            4 if 4 < MR => tile::<V, 4, NV, MR, BS>(kc, a, b, c, ldc, st),
+            5 if 5 < MR => tile::<V, 5, NV, MR, BS>(kc, a, b, c, ldc, st),
+            6 if 6 < MR => tile::<V, 6, NV, MR, BS>(kc, a, b, c, ldc, st),
+            7 if 7 < MR => tile::<V, 7, NV, MR, BS>(kc, a, b, c, ldc, st),
+            8 if 8 < MR => tile::<V, 8, NV, MR, BS>(kc, a, b, c, ldc, st),
+            9 if 9 < MR => tile::<V, 9, NV, MR, BS>(kc, a, b, c, ldc, st),
+            10 if 10 < MR => tile::<V, 10, NV, MR, BS>(kc, a, b, c, ldc, st),
+            11 if 11 < MR => tile::<V, 11, NV, MR, BS>(kc, a, b, c, ldc, st),
+            _ => tile::<V, MR, NV, MR, BS>(kc, a, b, c, ldc, st),
+        }
+    }
+}
+
 /// Fetches the first and last cache line of each row of an `MR x NV·LANES` tile of C: rows
 /// are often a multiple of 4 KB apart and collide in cache sets, and fetching them before the
 /// k loop overlaps those misses with it instead of stalling the stores after it.

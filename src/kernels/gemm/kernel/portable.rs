@@ -2,7 +2,7 @@
 //! crate is compiled (SSE2 on a default x86-64 build, NEON on aarch64), so this is the path for
 //! CPUs without AVX2; it is also tested on every machine through `MATHBLOCKS_ISA=portable`.
 
-use super::{Store, Vector, tile};
+use super::{Store, Vector, tile_rows};
 use wide::f32x8;
 
 #[derive(Clone, Copy)]
@@ -58,7 +58,7 @@ impl Vector for W8 {
 }
 
 /// # Safety
-/// The pointer contract of [`tile`] holds for MR = 4, NR = 8 (`AS` = 4, `BS` = 8); `h` rows
+/// The pointer contract of [`tile`](super::tile) holds for MR = 4, NR = 8 (`AS` = 4, `BS` = 8); `h` rows
 /// of the tile are computed (1..=4; others mean 4), and its one vector of columns.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel(
@@ -72,14 +72,7 @@ pub(crate) unsafe fn kernel(
     st: Store,
 ) {
     // SAFETY: forwarded contract.
-    unsafe {
-        match h {
-            1 => tile::<W8, 1, 1, 4, 8>(kc, a, b, c, ldc, st),
-            2 => tile::<W8, 2, 1, 4, 8>(kc, a, b, c, ldc, st),
-            3 => tile::<W8, 3, 1, 4, 8>(kc, a, b, c, ldc, st),
-            _ => tile::<W8, 4, 1, 4, 8>(kc, a, b, c, ldc, st),
-        }
-    }
+    unsafe { tile_rows::<W8, 4, 1, 8>(h, kc, a, b, c, ldc, st) }
 }
 
 /// Independent multiply-add chains on `wide` vectors: `iters * 8 * 16` floating-point
