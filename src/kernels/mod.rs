@@ -23,7 +23,7 @@ pub use dense::dense_forward;
 pub use elementwise::{
     add_bias_rows, argmax_rows, axpy, col_sums, relu_backward, relu_forward, scale,
 };
-pub use gemm::kernel::{ISA_ENV, Isa, fma_peak_probe, isa};
+pub use gemm::kernel::{ISA_ENV, Isa, ZMM_RATE_ENV, fma_peak_probe, isa, zmm_half_rate};
 pub use gemm::params;
 pub use softmax::{softmax_cross_entropy, softmax_rows};
 pub use sparse::{

@@ -139,8 +139,8 @@ impl Gemm<'_> {
             return;
         }
         if n <= NARROW_N && self.ta == Transpose::No {
-            // SAFETY: forwarded contract.
-            unsafe { self.narrow(isa) };
+            // SAFETY: forwarded contract; the path chosen is supported.
+            unsafe { self.narrow(isa.for_partial_vectors()) };
             return;
         }
         if n <= NARROW_N {

@@ -73,6 +73,24 @@ impl Isa {
         }
     }
 
+    /// The path for the narrow kernels (`n <= NARROW_N` with A not transposed), whose vectors
+    /// are partly idle: AVX-512 gives way to AVX2 where 512-bit FMAs run at half the rate of
+    /// 256-bit ones ([`zmm_half_rate`]), as eight-lane vectors then do as much work a cycle
+    /// and waste fewer lanes (n = 10 fills five of them exactly, against three sixteen-lane
+    /// vectors holding twelve columns). Both paths form every sum in the same order, so
+    /// results do not change. Measured on Zen 4, one thread, A/B within one process
+    /// (2026-11-29), best call AVX2 / AVX-512: 128x512x10 12.6 / 15.2 µs, 512x64x10
+    /// 7.6 / 9.9 µs, 1000x784x10 159 / 170 µs. The transposed narrow path measured the other
+    /// way (512x64x10 TN: 6.3 µs on AVX-512, 7.0 on AVX2), and the small-m path's order
+    /// flipped with the order of the calls, so those keep AVX-512.
+    pub(crate) fn for_partial_vectors(self) -> Isa {
+        if self == Isa::Avx512 && zmm_half_rate() && Isa::Avx2.is_supported() {
+            Isa::Avx2
+        } else {
+            self
+        }
+    }
+
     /// Block sizes of this path's sgemm.
     pub fn block_sizes(self) -> BlockSizes {
         match self {
@@ -98,6 +116,50 @@ pub fn isa() -> Isa {
             _ => Isa::supported()[0],
         }
     })
+}
+
+/// Name of the environment variable that overrides [`zmm_half_rate`]'s detection (`half` or
+/// `full`), so that tests can run both choices on one machine.
+pub const ZMM_RATE_ENV: &str = "MATHBLOCKS_ZMM_RATE";
+
+/// Whether this CPU runs a 512-bit FMA at half the rate of a 256-bit one, as AMD's Zen 4 does
+/// (it splits each into two 256-bit halves; Intel's AVX-512 cores issue two of either a
+/// cycle). Read once from CPUID: an AMD CPU of family 19h with AVX-512F, which is Zen 4 (Zen 3,
+/// the same family, has no AVX-512; Zen 5, family 1Ah, has full-width units). `MATHBLOCKS_ZMM_RATE`
+/// (`half` or `full`) overrides it; other values are ignored. Cached for the process.
+pub fn zmm_half_rate() -> bool {
+    static HALF: OnceLock<bool> = OnceLock::new();
+    *HALF.get_or_init(|| match std::env::var(ZMM_RATE_ENV).as_deref() {
+        Ok("half") => true,
+        Ok("full") => false,
+        _ => detect_zmm_half_rate(),
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_zmm_half_rate() -> bool {
+    use std::arch::x86_64::__cpuid;
+    // Miri has no CPUID; its forced AVX-512 runs take the full-rate choice.
+    if cfg!(miri) {
+        return false;
+    }
+    let vendor = __cpuid(0);
+    let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+    // Family: the base family (bits 8..12) plus the extended family (bits 20..28) when the
+    // base one is 0xF.
+    let eax = __cpuid(1).eax;
+    let base = (eax >> 8) & 0xF;
+    let family = if base == 0xF {
+        base + ((eax >> 20) & 0xFF)
+    } else {
+        base
+    };
+    amd && family == 0x19 && Isa::Avx512.is_supported()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect_zmm_half_rate() -> bool {
+    false
 }
 
 /// A SIMD vector of `LANES` f32, the only thing the generic tile body needs.
