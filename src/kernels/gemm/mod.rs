@@ -12,7 +12,7 @@
 /// this CPU.
 macro_rules! rows_on_isa {
     ($name:ident, $body:ident) => {
-        /// Rows `rows` of C on `isa`.
+        /// Rows `rows` of C on `isa` (columns, for the small-m path's body).
         ///
         /// # Safety
         /// As for the body this dispatches to; `isa` is supported by this CPU.
@@ -230,20 +230,6 @@ impl Gemm<'_> {
         PACK.with_borrow_mut(|(_, b)| *b = buf);
     }
 
-    /// The small-m path on the columns `cols` of C, compiled for `isa`.
-    unsafe fn small_m(&self, isa: Isa, cols: Range<usize>) {
-        // SAFETY: isa() only selects paths the CPU supports; forwarded contract.
-        unsafe {
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => small_m_avx512(self, cols),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => small_m_avx2(self, cols),
-                _ => small_m_body(self, cols, false),
-            }
-        }
-    }
-
     /// `C = act(beta·C + bias)`, for k == 0 or alpha == 0, where A and B contribute nothing.
     unsafe fn scale_c(&self) {
         for i in 0..self.m {
@@ -428,66 +414,4 @@ unsafe fn edge_tile(
             std::ptr::copy_nonoverlapping(t.add(i * nr), c.add(i * ldc), w);
         }
     }
-}
-
-/// C[i, cols] = act(beta·C[i, cols] + sum_p (alpha·a(i, p))·B[p, cols] + bias) for every row i:
-/// row sweeps over B that the compiler vectorises for the enclosing target features.
-///
-/// # Safety
-/// As for `Gemm::run`; `cols` lies within `0..n`; B is not transposed.
-#[inline(always)]
-unsafe fn small_m_body(g: &Gemm, cols: Range<usize>, fused: bool) {
-    let w = cols.len();
-    for i in 0..g.m {
-        // SAFETY: row i, columns `cols` of C are inside the matrix of `run`'s contract, and
-        // no other thread works on these columns.
-        let c = unsafe { std::slice::from_raw_parts_mut(g.c.add(i * g.ldc + cols.start), w) };
-        if g.beta == 0.0 {
-            c.fill(0.0);
-        } else {
-            c.iter_mut().for_each(|v| *v *= g.beta);
-        }
-        for p in 0..g.k {
-            let a = if g.ta == Transpose::No {
-                g.a[i * g.lda + p]
-            } else {
-                g.a[p * g.lda + i]
-            };
-            let av = g.alpha * a;
-            let brow = &g.b[p * g.ldb + cols.start..][..w];
-            if fused {
-                c.iter_mut()
-                    .zip(brow)
-                    .for_each(|(v, &b)| *v = av.mul_add(b, *v));
-            } else {
-                c.iter_mut().zip(brow).for_each(|(v, &b)| *v += av * b);
-            }
-        }
-        if let Some(bias) = g.bias {
-            c.iter_mut()
-                .zip(&bias[cols.clone()])
-                .for_each(|(v, &b)| *v += b);
-        }
-        if g.relu {
-            c.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-    }
-}
-
-/// # Safety
-/// AVX2 and FMA are available; as for [`small_m_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn small_m_avx2(g: &Gemm, cols: Range<usize>) {
-    // SAFETY: forwarded contract.
-    unsafe { small_m_body(g, cols, true) }
-}
-
-/// # Safety
-/// AVX-512F is available; as for [`small_m_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn small_m_avx512(g: &Gemm, cols: Range<usize>) {
-    // SAFETY: forwarded contract.
-    unsafe { small_m_body(g, cols, true) }
 }

@@ -7,11 +7,14 @@
 //! is not transposed, else a `k x n` copy, 20 KB for the shape above), A is read in place, and
 //! one loop walks a register tile of `SMALL_K_TILE_ROWS` rows by two vectors across every row
 //! block of C, with the epilogue of the main path.
+//!
+//! The same tile serves the small-m path (`m <= SMALL_M`, B not transposed, any k), one row
+//! of B at a time for all of C's rows: see [`Gemm::small_m`].
 
 use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::pack::{PACK, transpose};
-use super::params::{PARALLEL_MIN_FLOPS, SMALL_K_TILE_ROWS};
+use super::params::{PARALLEL_MIN_FLOPS, SMALL_K_TILE_ROWS, SMALL_M};
 use crate::kernels::{SharedOut, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -128,6 +131,77 @@ impl Gemm<'_> {
 }
 
 rows_on_isa!(small_k_rows, rows_body);
+rows_on_isa!(small_m_cols, cols_body);
+
+impl Gemm<'_> {
+    /// The small-m path (`m <= SMALL_M`, B not transposed) on the columns `cols` of C: every
+    /// row of B, read in place, serves all of C's rows before the next, in register tiles of
+    /// [`tile`] spanning C's rows: one row by eight vectors (eight sums side by side cover
+    /// the FMA latency), more rows by two vectors. Wider tiles for two to four rows measured
+    /// slower (4x784x512: 72 µs by four vectors, 37 by two; 2x784x512: 42 by eight, 38 by
+    /// two), as did one row by four vectors (28 against 22). Against one sweep over B per row
+    /// of C accumulating in memory (before 2026-11-29 21:40), Zen 4, one thread, best call:
+    /// 1x784x512 22 µs against 24, 2x784x512 38 against 49, 4x784x512 37 against 99.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `cols` lies within `0..n` and no other thread writes those
+    /// columns.
+    pub(super) unsafe fn small_m(&self, isa: Isa, cols: Range<usize>) {
+        // SAFETY: forwarded contract; B as stored is op(B), k rows of n floats.
+        unsafe { small_m_cols(isa, self, self.b, self.ldb, cols) }
+    }
+}
+
+/// Columns `cols` of every row of C (at most `SMALL_M`), as [`Gemm::small_m`] describes.
+///
+/// # Safety
+/// As for [`Gemm::small_m`]; `bk` is op(B) as k rows of `ldbk` floats; `V`'s instructions are
+/// supported.
+#[inline(always)]
+unsafe fn cols_body<V: Vector>(g: &Gemm, bk: &[f32], ldbk: usize, cols: Range<usize>) {
+    debug_assert!(g.m <= SMALL_M);
+    // SAFETY: forwarded contract.
+    unsafe {
+        match g.m {
+            1 => cols_of::<V, 1, 8>(g, bk, ldbk, cols),
+            2 => cols_of::<V, 2, 2>(g, bk, ldbk, cols),
+            3 => cols_of::<V, 3, 2>(g, bk, ldbk, cols),
+            _ => cols_of::<V, 4, 2>(g, bk, ldbk, cols),
+        }
+    }
+}
+
+/// [`cols_body`] for `RR` rows (all of C's) in tiles of `NB` vectors, then one, then single
+/// columns.
+///
+/// # Safety
+/// As for [`cols_body`], with `g.m == RR`.
+#[inline(always)]
+unsafe fn cols_of<V: Vector, const RR: usize, const NB: usize>(
+    g: &Gemm,
+    bk: &[f32],
+    ldbk: usize,
+    cols: Range<usize>,
+) {
+    let l = V::LANES;
+    let mut j = cols.start;
+    // SAFETY: every tile's rows 0..RR and columns lie inside C and inside `cols`.
+    unsafe {
+        while j + NB * l <= cols.end {
+            tile::<V, RR, NB>(g, 0, j, bk, ldbk);
+            j += NB * l;
+        }
+        while j + l <= cols.end {
+            tile::<V, RR, 1>(g, 0, j, bk, ldbk);
+            j += l;
+        }
+        for r in 0..RR {
+            for c in j..cols.end {
+                scalar(g, r, c, bk, ldbk);
+            }
+        }
+    }
+}
 
 const R: usize = SMALL_K_TILE_ROWS;
 
