@@ -175,11 +175,14 @@ macro_rules! step_12x32 {
         )
     };
 }
+
 /// The full 12 x 32 tile, its k loop in assembly, four steps a pass with every load at a
 /// fixed offset from two pointers. Compiled, the generic tile clears its 24 accumulators
 /// through a 1536-byte `memset` call on the stack each time (1.1–1.5% of a 1024³ or 2048³
-/// call in `perf`, Zen 4); here they start and stay in registers. The arithmetic, and so
-/// every bit of the result, is the generic tile's.
+/// call in `perf`, Zen 4); here they start and stay in registers. They are 24 named
+/// variables rather than an array: taken in and out of the assembly as `[[__m512; 2]; 12]`
+/// and wrapped by `map`, the conversion stayed an out-of-line call and the whole ran 5–7%
+/// slower. The arithmetic, and so every bit of the result, is the generic tile's.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12,
