@@ -77,7 +77,10 @@ mod small_k;
 use super::Transpose;
 use kernel::{Isa, Microkernel, Store};
 use pack::{PACK, pack_panels, transpose};
-use params::{BlockSizes, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B};
+use params::{
+    BlockSizes, IN_PLACE_B_MAX_BYTES, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M,
+    SMALL_M_PARALLEL_MIN_B,
+};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -158,7 +161,7 @@ impl Gemm<'_> {
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
             // SAFETY: forwarded contract.
-            unsafe { self.serial(bs, kern) };
+            unsafe { self.serial(bs, kern, isa == Isa::Avx512 && self.tb == Transpose::No) };
             return;
         }
         // SAFETY: forwarded contract.
@@ -252,11 +255,14 @@ impl Gemm<'_> {
         }
     }
 
-    /// The BLIS loops over all of C, on this thread.
+    /// The BLIS loops over all of C, on this thread. With `b_in_place` (the AVX-512 path, B not
+    /// transposed), a depth block whose rows of B, once for each block of MC rows of C, come
+    /// to at most [`IN_PLACE_B_MAX_BYTES`] is read in place by the full-width tiles rather
+    /// than packed (see [`Gemm::tiles`]).
     ///
     /// # Safety
-    /// As for [`Gemm::run`].
-    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel) {
+    /// As for [`Gemm::run`]; `b_in_place` only on the AVX-512 path with B not transposed.
+    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel, b_in_place: bool) {
         let (m, n, k) = (self.m, self.n, self.k);
         let kc_step = depth_step(k, bs);
         PACK.with_borrow_mut(|(abuf, bbuf)| {
@@ -268,19 +274,46 @@ impl Gemm<'_> {
                     let kc = kc_step.min(k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
                     let b_depth = self.tb == Transpose::Yes;
-                    pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
-                    // SAFETY: forwarded contract.
-                    unsafe { self.block(bs, kern, 0..m, (jc, nc), (p0, kc), bp, abuf) };
+                    // Every block of MC rows reads the depth block's rows of B again.
+                    let in_place = b_in_place
+                        && m.div_ceil(bs.mc)
+                            .saturating_mul(kc)
+                            .saturating_mul(self.ldb)
+                            .saturating_mul(size_of::<f32>())
+                            <= IN_PLACE_B_MAX_BYTES;
+                    if in_place {
+                        // Only a last micro-panel narrower than NR is packed: a full-width
+                        // read of it would run past the end of B's rows.
+                        let full = nc / bs.nr * bs.nr;
+                        if full < nc {
+                            let part = (jc + full, nc - full);
+                            pack_panels(
+                                &mut bp[full * kc..],
+                                self.b,
+                                self.ldb,
+                                false,
+                                part,
+                                (p0, kc),
+                                bs.nr,
+                            );
+                        }
+                    } else {
+                        pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
+                    }
+                    let depth = (p0, kc);
+                    // SAFETY: forwarded contract; B is read in place only as `serial` allows.
+                    unsafe { self.block(bs, kern, 0..m, (jc, nc), depth, bp, abuf, in_place) };
                 }
             }
         });
     }
 
-    /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B.
+    /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B (or, with
+    /// `b_in_place`, its last micro-panel only, if narrower than NR: see [`Gemm::tiles`]).
     ///
     /// # Safety
     /// As for [`Gemm::run`]; `bp` holds the packed panel; no other thread touches these rows
-    /// of the panel's columns of C.
+    /// of the panel's columns of C; `b_in_place` as for [`Gemm::tiles`].
     #[allow(clippy::too_many_arguments)]
     unsafe fn block(
         &self,
@@ -291,6 +324,7 @@ impl Gemm<'_> {
         (p0, kc): (usize, usize),
         bp: &[f32],
         abuf: &mut pack::Scratch,
+        b_in_place: bool,
     ) {
         let a_depth = self.ta == Transpose::No;
         // LOOP 3: blocks of MC rows.
@@ -299,16 +333,23 @@ impl Gemm<'_> {
             let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
             pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
             // SAFETY: forwarded contract; `ap` holds the packed block.
-            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), ap, bp) };
+            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), ap, bp, b_in_place) };
         }
     }
 
     /// Loops 2..1: the `mc x nc` block of C at (ic, jc) from a packed `mc x kc` block of A
     /// and a packed `kc x nc` panel of B, at depth p0.
     ///
+    /// With `b_in_place`, the micro-panels NR wide are read from B itself, its rows `ldb`
+    /// apart, and only a last narrower one comes from `bp`. That saves packing B, which is
+    /// most of what a call spends outside the microkernel at these sizes; the strided reads
+    /// cost more than the packing saves once B's rows are read many times over
+    /// (`IN_PLACE_B_MAX_BYTES`).
+    ///
     /// # Safety
-    /// As for [`Gemm::run`]; `ap` and `bp` hold the packed block and panel; no other thread
-    /// touches this block of C.
+    /// As for [`Gemm::run`]; `ap` and `bp` hold the packed block and panel (with
+    /// `b_in_place`, the last micro-panel if narrower than NR); no other thread touches this
+    /// block of C; `b_in_place` only on the AVX-512 path with B not transposed.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tiles(
         &self,
@@ -319,12 +360,18 @@ impl Gemm<'_> {
         (p0, kc): (usize, usize),
         ap: &[f32],
         bp: &[f32],
+        b_in_place: bool,
     ) {
         let last = p0 + kc == self.k;
         let beta = if p0 == 0 { self.beta } else { 1.0 };
         // LOOP 2: micro-panels of B (NR columns), kept in L1.
         for jr in (0..nc).step_by(bs.nr) {
-            let bpanel = bp[jr * kc..].as_ptr();
+            let in_place = b_in_place && jr + bs.nr <= nc;
+            let bpanel = if in_place {
+                self.b[p0 * self.ldb + jc + jr..].as_ptr()
+            } else {
+                bp[jr * kc..].as_ptr()
+            };
             let bias = match self.bias {
                 Some(b) if last => b[jc + jr..].as_ptr(),
                 _ => std::ptr::null(),
@@ -340,10 +387,18 @@ impl Gemm<'_> {
                 let apanel = ap[ir * kc..].as_ptr();
                 let (i, j) = (ic + ir, jc + jr);
                 let (h, w) = (bs.mr.min(ic + mc - i), bs.nr.min(jc + nc - j));
-                // SAFETY: the panels hold kc*MR and kc*NR floats; the tile at (i, j) is
-                // inside C when full, else `edge_tile` bounds it.
+                // SAFETY: the panels hold kc*MR and kc*NR floats (in place: B's rows p0.. hold
+                // NR floats from column jc + jr, ldb apart, as the panel is whole); the tile at
+                // (i, j) is inside C when full, else `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
+                    #[cfg(target_arch = "x86_64")]
+                    if in_place {
+                        kernel::avx512::kernel_in_place(
+                            h, kc, apanel, bpanel, self.ldb, cp, self.ldc, st,
+                        );
+                        continue;
+                    }
                     if w.is_multiple_of(bs.lanes) {
                         // An edge tile computes its h rows and w columns only.
                         kern(h, w, kc, apanel, bpanel, cp, self.ldc, st);

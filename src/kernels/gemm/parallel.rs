@@ -211,7 +211,7 @@ impl Gemm<'_> {
                     let base = jc / bs.nr;
                     let bp = shared.ensure(self, true, slot, (p0, kc), base, panels.clone());
                     let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
-                    self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf);
+                    self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf, false);
                 }
             }
         });
@@ -250,7 +250,7 @@ impl Gemm<'_> {
                         for ic in (0..m).step_by(bs.mc) {
                             let mc = bs.mc.min(m - ic);
                             let a = &ap[ic * kc..];
-                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp);
+                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, false);
                         }
                     }
                 }

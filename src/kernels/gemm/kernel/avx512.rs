@@ -99,7 +99,7 @@ impl Vector for V16 {
 
 /// # Safety
 /// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12, NR = 32
-/// (`AS` = 12, `BS` = 32); `h` rows (1..=12; others mean 12) and `ceil(w / 16)`
+/// (`AS` = 12, `bs` = 32); `h` rows (1..=12; others mean 12) and `ceil(w / 16)`
 /// vectors of columns (1..=2; others mean 2) of the tile are computed: the full tile by
 /// [`full_tile`], the others by the generic tile.
 #[target_feature(enable = "avx512f")]
@@ -117,17 +117,45 @@ pub(crate) unsafe fn kernel(
     // SAFETY: forwarded contract; the target features are enabled on this function.
     unsafe {
         if w <= 16 {
-            tile_rows::<V16, 12, 1, 32>(h, kc, a, b, c, ldc, st)
+            tile_rows::<V16, 12, 1>(h, kc, a, b, 32, c, ldc, st)
         } else if h >= 12 {
-            full_tile(kc, a, b, c, ldc, st)
+            full_tile(kc, a, b, 32, c, ldc, st)
         } else {
-            tile_rows::<V16, 12, 2, 32>(h, kc, a, b, c, ldc, st)
+            tile_rows::<V16, 12, 2>(h, kc, a, b, 32, c, ldc, st)
         }
     }
 }
 
-/// One step of [`full_tile`]'s k loop: the two B vectors at byte offset `$b0` and `$b1` from
-/// `{b}`, and the twelve A floats at byte offsets `$a0..$a11` from `{a}`, each broadcast and
+/// [`kernel`] for a tile 32 columns wide whose B is read in place, its steps `ldb` floats
+/// apart (see `Gemm::tiles`).
+///
+/// # Safety
+/// The CPU supports AVX-512F; as for [`kernel`] with `w` = 32, but for `b`: 32 readable floats
+/// at each of its `kc` steps `ldb` apart.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn kernel_in_place(
+    h: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: forwarded contract; the target features are enabled on this function.
+    unsafe {
+        if h >= 12 {
+            full_tile(kc, a, b, ldb, c, ldc, st)
+        } else {
+            tile_rows::<V16, 12, 2>(h, kc, a, b, ldb, c, ldc, st)
+        }
+    }
+}
+
+/// One step of [`full_tile`]'s k loop: the two B vectors at byte offsets `$b0` and `$b1` (each
+/// a constant or a stride register's multiple) from `{b}`, and the twelve A floats at byte offsets `$a0..$a11` from `{a}`, each broadcast and
 /// multiplied into its row's two accumulators.
 #[cfg(not(miri))]
 #[rustfmt::skip]
@@ -176,28 +204,38 @@ macro_rules! step_12x32 {
     };
 }
 
-/// The full 12 x 32 tile, its k loop in assembly, four steps a pass with every load at a
-/// fixed offset from two pointers. Compiled, the generic tile clears its 24 accumulators
-/// through a 1536-byte `memset` call on the stack each time (1.1–1.5% of a 1024³ or 2048³
-/// call in `perf`, Zen 4); here they start and stay in registers. They are 24 named
+/// The full 12 x 32 tile, its k loop in assembly, four steps a pass, B's steps `bs` floats
+/// apart (32 in a packed micro-panel; B's row stride when it is read in place), addressed
+/// from one pointer and two stride registers. Compiled, the generic tile clears its 24
+/// accumulators through a 1536-byte `memset` call on the stack each time (1.1–1.5% of a 1024³
+/// or 2048³ call in `perf`, Zen 4); here they start and stay in registers. They are 24 named
 /// variables rather than an array: taken in and out of the assembly as `[[__m512; 2]; 12]`
 /// and wrapped by `map`, the conversion stayed an out-of-line call and the whole ran 5–7%
 /// slower. The arithmetic, and so every bit of the result, is the generic tile's.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12,
-/// NR = 32 (`AS` = 12, `BS` = 32).
+/// NR = 32, `AS` = 12 and this `bs`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn full_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, st: Store) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn full_tile(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    bs: usize,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
     #[cfg(miri)]
     // SAFETY: forwarded contract (Miri cannot run assembly).
     unsafe {
-        super::tile::<V16, 12, 2, 12, 32>(kc, a, b, c, ldc, st)
+        super::tile::<V16, 12, 2, 12>(kc, a, b, bs, c, ldc, st)
     }
     #[cfg(not(miri))]
-    // SAFETY: the loop reads kc steps of 12 floats from `a` and 32 from `b`, inside the
-    // packed micro-panels by the contract; it writes only registers.
+    // SAFETY: the loop reads kc steps of 12 floats from `a` and 32 from `b`, `bs` floats
+    // apart, inside the extents of the contract; it writes only registers.
     unsafe {
         super::prefetch_tile::<V16, 12, 2>(c, ldc);
         let z = _mm512_setzero_ps();
@@ -218,11 +256,11 @@ unsafe fn full_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
             "jz 3f",
             "2:",
             step_12x32!("0", "64", "0", "4", "8", "12", "16", "20", "24", "28", "32", "36", "40", "44"),
-            step_12x32!("128", "192", "48", "52", "56", "60", "64", "68", "72", "76", "80", "84", "88", "92"),
-            step_12x32!("256", "320", "96", "100", "104", "108", "112", "116", "120", "124", "128", "132", "136", "140"),
-            step_12x32!("384", "448", "144", "148", "152", "156", "160", "164", "168", "172", "176", "180", "184", "188"),
+            step_12x32!("{s1}", "{s1} + 64", "48", "52", "56", "60", "64", "68", "72", "76", "80", "84", "88", "92"),
+            step_12x32!("{s1}*2", "{s1}*2 + 64", "96", "100", "104", "108", "112", "116", "120", "124", "128", "132", "136", "140"),
+            step_12x32!("{s3}", "{s3} + 64", "144", "148", "152", "156", "160", "164", "168", "172", "176", "180", "184", "188"),
             "add {a}, 192",
-            "add {b}, 512",
+            "lea {b}, [{b} + {s1}*4]",
             "dec {n4}",
             "jnz 2b",
             "3:",
@@ -231,12 +269,14 @@ unsafe fn full_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
             "4:",
             step_12x32!("0", "64", "0", "4", "8", "12", "16", "20", "24", "28", "32", "36", "40", "44"),
             "add {a}, 48",
-            "add {b}, 128",
+            "add {b}, {s1}",
             "dec {n1}",
             "jnz 4b",
             "5:",
             a = inout(reg) a => _,
             b = inout(reg) b => _,
+            s1 = in(reg) bs * 4,
+            s3 = in(reg) bs * 12,
             n4 = inout(reg) kc / 4 => _,
             n1 = inout(reg) kc % 4 => _,
             b0 = out(zmm_reg) _,

@@ -236,24 +236,21 @@ pub(crate) type Microkernel = unsafe fn(
 
 /// The generic register tile: `MR` rows by `NV` vectors of columns, from a packed A whose
 /// micro-panel holds `AS >= MR` floats a step (the path's MR; more at a bottom-edge tile) and
-/// a packed B holding `BS >= NV * LANES` floats a step (the path's NR; more at a right-edge
-/// tile).
+/// a B whose steps are `bs >= NV * LANES` floats apart (a packed micro-panel: the path's NR,
+/// more at a right-edge tile; B read in place: its row stride). Callers pass `bs` as a
+/// constant where it is one, which the inlined loop then folds into its loads.
 ///
 /// # Safety
-/// `a` holds `kc * AS` floats, `b` holds `kc * BS`, `c` is valid for an `MR x NR` tile
+/// `a` holds `kc * AS` floats, `b` holds `NV * LANES` floats at each of its `kc` steps `bs`
+/// apart, `c` is valid for an `MR x NR` tile
 /// with row stride `ldc`, `st.bias` is null or valid for `NR` floats, and `V`'s instructions
 /// are supported (the caller is a `#[target_feature]` wrapper).
 #[inline(always)]
-pub(crate) unsafe fn tile<
-    V: Vector,
-    const MR: usize,
-    const NV: usize,
-    const AS: usize,
-    const BS: usize,
->(
+pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    bs: usize,
     c: *mut f32,
     ldc: usize,
     st: Store,
@@ -275,24 +272,26 @@ pub(crate) unsafe fn tile<
                 }
             }
             a = a.add(AS);
-            b = b.add(BS);
+            b = b.add(bs);
         }
         store_tile::<V, MR, NV>(&acc, c, ldc, st);
     }
 }
 
 /// [`tile`] for the first `h` rows (1..MR; others mean MR) of a path's `MR`-row packed A and
-/// `BS`-float packed B, by `NV` vectors of columns: the one place every path turns a run-time
+/// a B of steps `bs` floats apart, by `NV` vectors of columns: the one place every path turns a run-time
 /// height into a compiled tile. Arms for heights at or past `MR` are compiled out.
 ///
 /// # Safety
 /// As for [`tile`] with `AS` = `MR`, for `h` rows (at most `MR`) and `NV` vectors.
 #[inline(always)]
-pub(crate) unsafe fn tile_rows<V: Vector, const MR: usize, const NV: usize, const BS: usize>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn tile_rows<V: Vector, const MR: usize, const NV: usize>(
     h: usize,
     kc: usize,
     a: *const f32,
     b: *const f32,
+    bs: usize,
     c: *mut f32,
     ldc: usize,
     st: Store,
@@ -300,18 +299,18 @@ pub(crate) unsafe fn tile_rows<V: Vector, const MR: usize, const NV: usize, cons
     // SAFETY: forwarded contract; every arm's height is below MR.
     unsafe {
         match h {
-            1 if 1 < MR => tile::<V, 1, NV, MR, BS>(kc, a, b, c, ldc, st),
-            2 if 2 < MR => tile::<V, 2, NV, MR, BS>(kc, a, b, c, ldc, st),
-            3 if 3 < MR => tile::<V, 3, NV, MR, BS>(kc, a, b, c, ldc, st),
-            4 if 4 < MR => tile::<V, 4, NV, MR, BS>(kc, a, b, c, ldc, st),
-            5 if 5 < MR => tile::<V, 5, NV, MR, BS>(kc, a, b, c, ldc, st),
-            6 if 6 < MR => tile::<V, 6, NV, MR, BS>(kc, a, b, c, ldc, st),
-            7 if 7 < MR => tile::<V, 7, NV, MR, BS>(kc, a, b, c, ldc, st),
-            8 if 8 < MR => tile::<V, 8, NV, MR, BS>(kc, a, b, c, ldc, st),
-            9 if 9 < MR => tile::<V, 9, NV, MR, BS>(kc, a, b, c, ldc, st),
-            10 if 10 < MR => tile::<V, 10, NV, MR, BS>(kc, a, b, c, ldc, st),
-            11 if 11 < MR => tile::<V, 11, NV, MR, BS>(kc, a, b, c, ldc, st),
-            _ => tile::<V, MR, NV, MR, BS>(kc, a, b, c, ldc, st),
+            1 if 1 < MR => tile::<V, 1, NV, MR>(kc, a, b, bs, c, ldc, st),
+            2 if 2 < MR => tile::<V, 2, NV, MR>(kc, a, b, bs, c, ldc, st),
+            3 if 3 < MR => tile::<V, 3, NV, MR>(kc, a, b, bs, c, ldc, st),
+            4 if 4 < MR => tile::<V, 4, NV, MR>(kc, a, b, bs, c, ldc, st),
+            5 if 5 < MR => tile::<V, 5, NV, MR>(kc, a, b, bs, c, ldc, st),
+            6 if 6 < MR => tile::<V, 6, NV, MR>(kc, a, b, bs, c, ldc, st),
+            7 if 7 < MR => tile::<V, 7, NV, MR>(kc, a, b, bs, c, ldc, st),
+            8 if 8 < MR => tile::<V, 8, NV, MR>(kc, a, b, bs, c, ldc, st),
+            9 if 9 < MR => tile::<V, 9, NV, MR>(kc, a, b, bs, c, ldc, st),
+            10 if 10 < MR => tile::<V, 10, NV, MR>(kc, a, b, bs, c, ldc, st),
+            11 if 11 < MR => tile::<V, 11, NV, MR>(kc, a, b, bs, c, ldc, st),
+            _ => tile::<V, MR, NV, MR>(kc, a, b, bs, c, ldc, st),
         }
     }
 }
