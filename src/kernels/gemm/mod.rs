@@ -158,14 +158,17 @@ impl Gemm<'_> {
         }
         let bs = isa.block_sizes();
         let kern = kernel::microkernel(isa);
+        // Only the AVX-512 path has a tile that reads B in place, and only rows of B are
+        // contiguous runs of its columns.
+        let b_in_place = isa == Isa::Avx512 && self.tb == Transpose::No;
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
             // SAFETY: forwarded contract.
-            unsafe { self.serial(bs, kern, isa == Isa::Avx512 && self.tb == Transpose::No) };
+            unsafe { self.serial(bs, kern, b_in_place) };
             return;
         }
         // SAFETY: forwarded contract.
-        unsafe { self.parallel(bs, kern, threads) };
+        unsafe { self.parallel(bs, kern, threads, b_in_place) };
     }
 
     /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
@@ -255,10 +258,8 @@ impl Gemm<'_> {
         }
     }
 
-    /// The BLIS loops over all of C, on this thread. With `b_in_place` (the AVX-512 path, B not
-    /// transposed), a depth block whose rows of B, once for each block of MC rows of C, come
-    /// to at most [`IN_PLACE_B_MAX_BYTES`] is read in place by the full-width tiles rather
-    /// than packed (see [`Gemm::tiles`]).
+    /// The BLIS loops over all of C, on this thread; `b_in_place` allows reading B in place
+    /// (see [`Gemm::pack_b`]).
     ///
     /// # Safety
     /// As for [`Gemm::run`]; `b_in_place` only on the AVX-512 path with B not transposed.
@@ -273,39 +274,55 @@ impl Gemm<'_> {
                 for p0 in (0..k).step_by(kc_step) {
                     let kc = kc_step.min(k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
-                    let b_depth = self.tb == Transpose::Yes;
-                    // Every block of MC rows reads the depth block's rows of B again.
-                    let in_place = b_in_place
-                        && m.div_ceil(bs.mc)
-                            .saturating_mul(kc)
-                            .saturating_mul(self.ldb)
-                            .saturating_mul(size_of::<f32>())
-                            <= IN_PLACE_B_MAX_BYTES;
-                    if in_place {
-                        // Only a last micro-panel narrower than NR is packed: a full-width
-                        // read of it would run past the end of B's rows.
-                        let full = nc / bs.nr * bs.nr;
-                        if full < nc {
-                            let part = (jc + full, nc - full);
-                            pack_panels(
-                                &mut bp[full * kc..],
-                                self.b,
-                                self.ldb,
-                                false,
-                                part,
-                                (p0, kc),
-                                bs.nr,
-                            );
-                        }
-                    } else {
-                        pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
-                    }
+                    let in_place = self.pack_b(bs, bp, (jc, nc), (p0, kc), b_in_place);
                     let depth = (p0, kc);
                     // SAFETY: forwarded contract; B is read in place only as `serial` allows.
                     unsafe { self.block(bs, kern, 0..m, (jc, nc), depth, bp, abuf, in_place) };
                 }
             }
         });
+    }
+
+    /// Packs the `kc x nc` panel of op(B) at depth p0, columns jc.., into `bp` for loops 3..1;
+    /// or, when `allowed` (the AVX-512 path with B not transposed) and B's rows of this depth
+    /// block, counted once for each block of MC rows of C, come to at most
+    /// [`IN_PLACE_B_MAX_BYTES`], packs only a last micro-panel narrower than NR (a full-width
+    /// read of it would run past the end of B's rows) and returns true: the tiles then read
+    /// the others in place (see [`Gemm::tiles`]).
+    fn pack_b(
+        &self,
+        bs: BlockSizes,
+        bp: &mut [f32],
+        (jc, nc): (usize, usize),
+        (p0, kc): (usize, usize),
+        allowed: bool,
+    ) -> bool {
+        let in_place = allowed
+            && self
+                .m
+                .div_ceil(bs.mc)
+                .saturating_mul(kc)
+                .saturating_mul(self.ldb)
+                .saturating_mul(size_of::<f32>())
+                <= IN_PLACE_B_MAX_BYTES;
+        let depth = (p0, kc);
+        if !in_place {
+            let b_depth = self.tb == Transpose::Yes;
+            pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), depth, bs.nr);
+        } else if nc % bs.nr != 0 {
+            let full = nc / bs.nr * bs.nr;
+            let part = (jc + full, nc - full);
+            pack_panels(
+                &mut bp[full * kc..],
+                self.b,
+                self.ldb,
+                false,
+                part,
+                depth,
+                bs.nr,
+            );
+        }
+        in_place
     }
 
     /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B (or, with

@@ -117,7 +117,13 @@ impl Gemm<'_> {
     ///
     /// # Safety
     /// As for [`Gemm::run`].
-    pub(super) unsafe fn parallel(&self, bs: BlockSizes, kern: Microkernel, threads: usize) {
+    pub(super) unsafe fn parallel(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        threads: usize,
+        b_in_place: bool,
+    ) {
         let (m, n, k) = (self.m, self.n, self.k);
         let by_rows = m >= n;
         let (len, unit) = if by_rows { (m, bs.mr) } else { (n, bs.nr) };
@@ -174,7 +180,15 @@ impl Gemm<'_> {
                         if by_rows {
                             self.rows_block(bs, kern, &shared, kc_step, r, (jc, nc), depth.clone());
                         } else {
-                            self.cols_block(bs, kern, &shared, kc_step, r, depth.clone());
+                            self.cols_block(
+                                bs,
+                                kern,
+                                &shared,
+                                kc_step,
+                                r,
+                                depth.clone(),
+                                b_in_place,
+                            );
                         }
                     }
                 });
@@ -220,7 +234,9 @@ impl Gemm<'_> {
     /// Columns `cols` of C, all rows, against depth blocks `depth` of the shared packed A.
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; no other thread touches these columns of C.
+    /// As for [`Gemm::run`]; no other thread touches these columns of C; `b_in_place` as for
+    /// [`Gemm::pack_b`].
+    #[allow(clippy::too_many_arguments)]
     unsafe fn cols_block(
         &self,
         bs: BlockSizes,
@@ -229,6 +245,7 @@ impl Gemm<'_> {
         kc_step: usize,
         cols: Range<usize>,
         depth: Range<usize>,
+        b_in_place: bool,
     ) {
         let m = self.m;
         let a_panels = 0..m.div_ceil(bs.mr);
@@ -239,8 +256,7 @@ impl Gemm<'_> {
                     let p0 = d * kc_step;
                     let kc = kc_step.min(self.k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
-                    let b_depth = self.tb == Transpose::Yes;
-                    pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), (p0, kc), bs.nr);
+                    let in_place = self.pack_b(bs, bp, (jc, nc), (p0, kc), b_in_place);
                     // SAFETY: as in `rows_block`; the A block of rows ic.. starts at micro-panel
                     // ic / MR.
                     unsafe {
@@ -250,7 +266,7 @@ impl Gemm<'_> {
                         for ic in (0..m).step_by(bs.mc) {
                             let mc = bs.mc.min(m - ic);
                             let a = &ap[ic * kc..];
-                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, false);
+                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, in_place);
                         }
                     }
                 }
