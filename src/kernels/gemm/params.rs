@@ -69,16 +69,16 @@ pub const PORTABLE: BlockSizes = BlockSizes {
     nc: 2048,
 };
 
-/// The AVX-512 path on one thread reads B in place, rather than packing it, for a depth
+/// The AVX-512 path reads B in place, rather than packing it (on one thread, and in the
+/// column blocks of a parallel split, where each thread packed its own columns), for a depth
 /// block whose rows of B (`kc · ldb · 4` bytes), counted once for each block of `MC` rows of C
 /// (each of which reads them again), come to at most this many bytes (see `Gemm::tiles`).
 /// Reading in place saves the packing, but each tile then steps through B's rows `ldb` apart
 /// rather than through a contiguous copy, which costs more the more often they are read. A/B
-/// within one process against packing B (Zen 4, one thread, median of paired speed ratios):
-/// 128x784x512 1.040 (0.8 MB by this count), 192x512x512 1.046 (0.5), 100x300x200 1.043
-/// (0.2), 256³ 1.032 (0.5), 384³ 1.033 (1.2), 256x1024x256 1.033 (0.7), 512x512x256 1.023
-/// (0.8), 784x128x512 TN 1.017 (1.3), 384x512x512 1.003 (1.0); past the limit 512³ 0.993
-/// (1.6 MB), 640³ 0.967 (3.3), 768³ 0.986 (2.4).
+/// within one process against packing B (Zen 4, one thread, median of paired speed ratios,
+/// 2026-11-29; an identical-code control read 1.002–1.020): 128x784x512 1.040 (0.8 MB by
+/// this count), 256³ 1.031 (0.5), 384³ 1.033 (1.2), 784x128x512 TN 1.051 (1.3); with no
+/// limit, 512³ 1.008 (1.6 MB), 640³ 1.003 (3.3), 768³ 0.954 (4.7), 1024³ 0.954 (8.4).
 pub const IN_PLACE_B_MAX_BYTES: usize = 1400 << 10;
 
 /// Below this many floating-point operations (2·m·n·k) sgemm stays on the calling thread:
