@@ -279,8 +279,8 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS:
 }
 
 /// [`tile`] for the first `h` rows (1..MR; others mean MR) of a path's `MR`-row packed A and
-/// a B of steps `bs` floats apart, by `NV` vectors of columns: the one place every path turns a run-time
-/// height into a compiled tile. Arms for heights at or past `MR` are compiled out.
+/// a B of steps `bs` floats apart, by `NV` vectors of columns: the one place every path turns
+/// a run-time height into a compiled tile. Arms for heights at or past `MR` are compiled out.
 ///
 /// # Safety
 /// As for [`tile`] with `AS` = `MR`, for `h` rows (at most `MR`) and `NV` vectors.
