@@ -31,13 +31,20 @@ pub struct BlockSizes {
 }
 
 /// AVX-512F: 32 zmm registers hold a 12 x 32 tile (24 accumulators) plus two B vectors and a
-/// broadcast. A 12x384 + 384x32 pair of micro-panels is 67 KB: L1 on these cores is 48 KB, so
-/// the B micro-panel (48 KB) is what stays in L1 while A streams from L2.
+/// broadcast. KC 1024 makes a B micro-panel 128 KB and an A block (MC x KC) 768 KB: both come
+/// from L2 (1 MB a core on Zen 4, 2 MB on Intel's AVX-512 server cores) rather than B from L1,
+/// and C is loaded and stored once per 1024 steps rather than per 384. Against KC 384, A/B
+/// within one process on Zen 4 (2026-11-29, median of paired speed ratios; identical code read
+/// 0.992–1.002 in the same setting): one thread 512³ 1.026–1.038, 640³ 1.021, 1024³
+/// 1.027–1.038, 1536³ 1.036, 2048³ 1.057; two threads 1024³ 1.056, 2048³ 1.058; KC 512 and
+/// 768 gained less at 2048³ (1.021–1.024, 1.048). Depths up to 1024 are now one block, so
+/// with it `IN_PLACE_B_MAX_BYTES` went from 1.37 to 2 MB, which keeps 128x784x512 reading B in
+/// place (1.008 on one thread, 1.001 on two, against KC 384).
 pub const AVX512: BlockSizes = BlockSizes {
     mr: 12,
     nr: 32,
     lanes: 16,
-    kc: 384,
+    kc: 1024,
     mc: 192,
     nc: 3072,
 };
@@ -76,10 +83,11 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 /// Reading in place saves the packing, but each tile then steps through B's rows `ldb` apart
 /// rather than through a contiguous copy, which costs more the more often they are read. A/B
 /// within one process against packing B (Zen 4, one thread, median of paired speed ratios,
-/// 2026-11-29; an identical-code control read 1.002–1.020): 128x784x512 1.040 (0.8 MB by
-/// this count), 256³ 1.031 (0.5), 384³ 1.033 (1.2), 784x128x512 TN 1.051 (1.3); with no
-/// limit, 512³ 1.008 (1.6 MB), 640³ 1.003 (3.3), 768³ 0.954 (4.7), 1024³ 0.954 (8.4).
-pub const IN_PLACE_B_MAX_BYTES: usize = 1400 << 10;
+/// 2026-11-29, with KC 384; an identical-code control read 1.002–1.020): 128x784x512 1.040
+/// (0.8 MB by this count), 256³ 1.031 (0.5), 384³ 1.033 (1.2), 784x128x512 TN 1.051 (1.3);
+/// with no limit, 512³ 1.008 (1.6 MB), 640³ 1.003 (3.3), 768³ 0.954 (4.7), 1024³ 0.954 (8.4).
+/// With KC 1024, 128x784x512 is one depth block of 1.6 MB by this count, hence 2 MB.
+pub const IN_PLACE_B_MAX_BYTES: usize = 2 << 20;
 
 /// Below this many floating-point operations (2·m·n·k) sgemm stays on the calling thread:
 /// splitting costs a few microseconds of rayon wake-up, more than it saves. Under Miri it is
