@@ -75,7 +75,7 @@ pub mod params;
 mod small_k;
 
 use super::Transpose;
-use kernel::{Isa, Microkernel, Store};
+use kernel::{InPlaceKernel, Isa, Microkernel, Store};
 use pack::{PACK, pack_panels, transpose};
 use params::{
     BlockSizes, IN_PLACE_B_MAX_BYTES, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M,
@@ -158,9 +158,11 @@ impl Gemm<'_> {
         }
         let bs = isa.block_sizes();
         let kern = kernel::microkernel(isa);
-        // Only the AVX-512 path has a tile that reads B in place, and only rows of B are
-        // contiguous runs of its columns.
-        let b_in_place = isa == Isa::Avx512 && self.tb == Transpose::No;
+        // B can be read in place only as stored, where its rows are runs of op(B)'s columns.
+        let b_in_place = match self.tb {
+            Transpose::No => kernel::in_place_kernel(isa),
+            Transpose::Yes => None,
+        };
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
             // SAFETY: forwarded contract.
@@ -258,12 +260,12 @@ impl Gemm<'_> {
         }
     }
 
-    /// The BLIS loops over all of C, on this thread; `b_in_place` allows reading B in place
-    /// (see [`Gemm::pack_b`]).
+    /// The BLIS loops over all of C, on this thread; `b_in_place`, the path's kernel for B read
+    /// in place, allows reading it so (see [`Gemm::pack_b`]).
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; `b_in_place` only on the AVX-512 path with B not transposed.
-    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel, b_in_place: bool) {
+    /// As for [`Gemm::run`]; `b_in_place` is the path's own and B is not transposed.
+    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel, b_in_place: Option<InPlaceKernel>) {
         let (m, n, k) = (self.m, self.n, self.k);
         let kc_step = depth_step(k, bs);
         PACK.with_borrow_mut(|(abuf, bbuf)| {
@@ -283,30 +285,30 @@ impl Gemm<'_> {
         });
     }
 
-    /// Packs the `kc x nc` panel of op(B) at depth p0, columns jc.., into `bp` for loops 3..1;
-    /// or, when `allowed` (the AVX-512 path with B not transposed) and B's rows of this depth
-    /// block, counted once for each block of MC rows of C, come to at most
-    /// [`IN_PLACE_B_MAX_BYTES`], packs only a last micro-panel narrower than NR (a full-width
-    /// read of it would run past the end of B's rows) and returns true: the tiles then read
-    /// the others in place (see [`Gemm::tiles`]).
+    /// Packs the `kc x nc` panel of op(B) at depth p0, columns jc.., into `bp` for loops 3..1
+    /// and returns None; or, when `in_place` is given (the path has such a kernel and B is not
+    /// transposed) and B's rows of this depth block, counted once for each block of MC rows of
+    /// C, come to at most [`IN_PLACE_B_MAX_BYTES`], packs only a last micro-panel narrower than
+    /// NR (a full-width read of it would run past the end of B's rows) and returns the kernel:
+    /// the tiles then read the others in place (see [`Gemm::tiles`]).
     fn pack_b(
         &self,
         bs: BlockSizes,
         bp: &mut [f32],
         (jc, nc): (usize, usize),
         (p0, kc): (usize, usize),
-        allowed: bool,
-    ) -> bool {
-        let in_place = allowed
-            && self
-                .m
-                .div_ceil(bs.mc)
-                .saturating_mul(kc)
-                .saturating_mul(self.ldb)
-                .saturating_mul(size_of::<f32>())
-                <= IN_PLACE_B_MAX_BYTES;
+        in_place: Option<InPlaceKernel>,
+    ) -> Option<InPlaceKernel> {
+        let fits = self
+            .m
+            .div_ceil(bs.mc)
+            .saturating_mul(kc)
+            .saturating_mul(self.ldb)
+            .saturating_mul(size_of::<f32>())
+            <= IN_PLACE_B_MAX_BYTES;
+        let in_place = in_place.filter(|_| fits);
         let depth = (p0, kc);
-        if !in_place {
+        if in_place.is_none() {
             let b_depth = self.tb == Transpose::Yes;
             pack_panels(bp, self.b, self.ldb, b_depth, (jc, nc), depth, bs.nr);
         } else if nc % bs.nr != 0 {
@@ -341,7 +343,7 @@ impl Gemm<'_> {
         (p0, kc): (usize, usize),
         bp: &[f32],
         abuf: &mut pack::Scratch,
-        b_in_place: bool,
+        b_in_place: Option<InPlaceKernel>,
     ) {
         let a_depth = self.ta == Transpose::No;
         // LOOP 3: blocks of MC rows.
@@ -366,7 +368,7 @@ impl Gemm<'_> {
     /// # Safety
     /// As for [`Gemm::run`]; `ap` and `bp` hold the packed block and panel (with
     /// `b_in_place`, the last micro-panel if narrower than NR); no other thread touches this
-    /// block of C; `b_in_place` only on the AVX-512 path with B not transposed.
+    /// block of C; `b_in_place` is the path's own kernel and B is not transposed.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tiles(
         &self,
@@ -377,14 +379,14 @@ impl Gemm<'_> {
         (p0, kc): (usize, usize),
         ap: &[f32],
         bp: &[f32],
-        b_in_place: bool,
+        b_in_place: Option<InPlaceKernel>,
     ) {
         let last = p0 + kc == self.k;
         let beta = if p0 == 0 { self.beta } else { 1.0 };
         // LOOP 2: micro-panels of B (NR columns), kept in L1.
         for jr in (0..nc).step_by(bs.nr) {
-            let in_place = b_in_place && jr + bs.nr <= nc;
-            let bpanel = if in_place {
+            let in_place = b_in_place.filter(|_| jr + bs.nr <= nc);
+            let bpanel = if in_place.is_some() {
                 self.b[p0 * self.ldb + jc + jr..].as_ptr()
             } else {
                 bp[jr * kc..].as_ptr()
@@ -409,11 +411,8 @@ impl Gemm<'_> {
                 // (i, j) is inside C when full, else `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
-                    #[cfg(target_arch = "x86_64")]
-                    if in_place {
-                        kernel::avx512::kernel_in_place(
-                            h, kc, apanel, bpanel, self.ldb, cp, self.ldc, st,
-                        );
+                    if let Some(kern_in_place) = in_place {
+                        kern_in_place(h, kc, apanel, bpanel, self.ldb, cp, self.ldc, st);
                         continue;
                     }
                     if w.is_multiple_of(bs.lanes) {

@@ -14,7 +14,7 @@
 //! fall on multiples of MR (rows) or NR (columns) and every depth block is the serial one, so
 //! the result is bit-identical to a serial run.
 
-use super::kernel::Microkernel;
+use super::kernel::{InPlaceKernel, Microkernel};
 use super::pack::{PACK, pack_panels};
 use super::params::{
     BlockSizes, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP, SHARED_PHASE_BYTES,
@@ -122,7 +122,7 @@ impl Gemm<'_> {
         bs: BlockSizes,
         kern: Microkernel,
         threads: usize,
-        b_in_place: bool,
+        b_in_place: Option<InPlaceKernel>,
     ) {
         let (m, n, k) = (self.m, self.n, self.k);
         let by_rows = m >= n;
@@ -225,7 +225,7 @@ impl Gemm<'_> {
                     let base = jc / bs.nr;
                     let bp = shared.ensure(self, true, slot, (p0, kc), base, panels.clone());
                     let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
-                    self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf, false);
+                    self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf, None);
                 }
             }
         });
@@ -245,7 +245,7 @@ impl Gemm<'_> {
         kc_step: usize,
         cols: Range<usize>,
         depth: Range<usize>,
-        b_in_place: bool,
+        b_in_place: Option<InPlaceKernel>,
     ) {
         let m = self.m;
         let a_panels = 0..m.div_ceil(bs.mr);

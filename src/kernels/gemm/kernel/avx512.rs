@@ -126,8 +126,8 @@ pub(crate) unsafe fn kernel(
     }
 }
 
-/// [`kernel`] for a tile 32 columns wide whose B is read in place, its steps `ldb` floats
-/// apart (see `Gemm::tiles`).
+/// This path's [`InPlaceKernel`](super::InPlaceKernel): [`kernel`] for a tile 32 columns wide
+/// whose B is read in place, its steps `ldb` floats apart (see `Gemm::tiles`).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; as for [`kernel`] with `w` = 32, but for `b`: 32 readable floats
@@ -155,8 +155,9 @@ pub(crate) unsafe fn kernel_in_place(
 }
 
 /// One step of [`full_tile`]'s k loop: the two B vectors at byte offsets `$b0` and `$b1` (each
-/// a constant or a stride register's multiple) from `{b}`, and the twelve A floats at byte offsets `$a0..$a11` from `{a}`, each broadcast and
-/// multiplied into its row's two accumulators.
+/// a constant or a stride register's multiple) from `{b}`, and the twelve A floats at byte
+/// offsets `$a0..$a11` from `{a}`, each broadcast and multiplied into its row's two
+/// accumulators.
 #[cfg(not(miri))]
 #[rustfmt::skip]
 macro_rules! step_12x32 {

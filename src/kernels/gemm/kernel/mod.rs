@@ -452,6 +452,30 @@ pub(crate) fn microkernel(isa: Isa) -> Microkernel {
     }
 }
 
+/// A microkernel for a full-width tile (`w` = NR) whose B is read in place rather than from a
+/// packed micro-panel: `kc` steps of packed A times B's rows, `ldb` floats apart, into the
+/// first `h` rows of the tile at `c` (see [`Microkernel`]).
+pub(crate) type InPlaceKernel = unsafe fn(
+    h: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+);
+
+/// The path's [`InPlaceKernel`], if it has one: only AVX-512's, where reading B in place was
+/// measured to pay (see `IN_PLACE_B_MAX_BYTES`).
+pub(crate) fn in_place_kernel(isa: Isa) -> Option<InPlaceKernel> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(avx512::kernel_in_place),
+        _ => None,
+    }
+}
+
 /// Runs independent FMA chains on the path in use for `iters` rounds and returns the number
 /// of floating-point operations done (a multiply-add counts two) and a checksum to keep the
 /// work alive. Benchmarks divide the first by the elapsed time to get this core's FMA peak,
