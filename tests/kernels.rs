@@ -317,6 +317,45 @@ fn sgemm_exact_block_boundaries() {
     }
 }
 
+/// Each side of the limits for reading A in place rather than packing it (AVX-512; other
+/// paths always pack): the depth and the width of C at and just past them, and a row stride
+/// of A that is a multiple of `IN_PLACE_A_ALIAS_BYTES` (packed) against one float more (in
+/// place), with row counts that leave a bottom edge tile, in both layouts of A.
+#[test]
+fn sgemm_exact_around_in_place_a_limits() {
+    use mathblocks::kernels::params::{
+        IN_PLACE_A_ALIAS_BYTES, IN_PLACE_A_MAX_COLS, IN_PLACE_A_MAX_DEPTH,
+    };
+    let mut rng = Rng::new(11);
+    let (d, w) = (IN_PLACE_A_MAX_DEPTH, IN_PLACE_A_MAX_COLS);
+    let alias = IN_PLACE_A_ALIAS_BYTES / size_of::<f32>();
+    // (m, n, k, pad): the last two give A (not transposed) a row stride of `alias` and
+    // `alias + 1` at a depth well inside the limit.
+    let shapes = [
+        (37, 45, d, 0),
+        (37, 45, d + 1, 1),
+        (25, w, 20, 0),
+        (25, w + 1, 20, 2),
+        (37, 45, 300, alias - 300),
+        (37, 45, 300, alias - 299),
+    ];
+    for (count, &(m, n, k, pad)) in shapes.iter().enumerate() {
+        for ta in [Transpose::No, Transpose::Yes] {
+            Case {
+                ta,
+                tb: Transpose::No,
+                m,
+                n,
+                k,
+                alpha: ALPHAS[count % 3],
+                beta: BETAS_EXACT[count % 2],
+                pad,
+            }
+            .check(&mut rng, true);
+        }
+    }
+}
+
 /// The narrow path (n <= NARROW_N, A as stored) picks its register tiles from n and from the
 /// size of A: every column count, row counts around its blocks of two, three, six and eight
 /// rows, and an A just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.

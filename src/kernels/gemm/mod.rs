@@ -75,11 +75,11 @@ pub mod params;
 mod small_k;
 
 use super::Transpose;
-use kernel::{InPlaceKernel, Isa, Microkernel, Store};
+use kernel::{Isa, Microkernel, Store, StridedKernel};
 use pack::{PACK, pack_panels, transpose};
 use params::{
-    BlockSizes, IN_PLACE_B_MAX_BYTES, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M,
-    SMALL_M_PARALLEL_MIN_B,
+    BlockSizes, IN_PLACE_A_ALIAS_BYTES, IN_PLACE_A_MAX_COLS, IN_PLACE_A_MAX_DEPTH,
+    IN_PLACE_B_MAX_BYTES, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B,
 };
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -158,19 +158,15 @@ impl Gemm<'_> {
         }
         let bs = isa.block_sizes();
         let kern = kernel::microkernel(isa);
-        // B can be read in place only as stored, where its rows are runs of op(B)'s columns.
-        let b_in_place = match self.tb {
-            Transpose::No => kernel::in_place_kernel(isa),
-            Transpose::Yes => None,
-        };
+        let strided = kernel::strided_kernel(isa);
         let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
         if threads < 2 || flops < PARALLEL_MIN_FLOPS {
             // SAFETY: forwarded contract.
-            unsafe { self.serial(bs, kern, b_in_place) };
+            unsafe { self.serial(bs, kern, strided) };
             return;
         }
         // SAFETY: forwarded contract.
-        unsafe { self.parallel(bs, kern, threads, b_in_place) };
+        unsafe { self.parallel(bs, kern, threads, strided) };
     }
 
     /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
@@ -260,12 +256,12 @@ impl Gemm<'_> {
         }
     }
 
-    /// The BLIS loops over all of C, on this thread; `b_in_place`, the path's kernel for B read
-    /// in place, allows reading it so (see [`Gemm::pack_b`]).
+    /// The BLIS loops over all of C, on this thread; `strided`, the path's kernel for operands
+    /// read in place, allows reading them so (see [`Gemm::pack_b`] and [`Gemm::block`]).
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; `b_in_place` is the path's own and B is not transposed.
-    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel, b_in_place: Option<InPlaceKernel>) {
+    /// As for [`Gemm::run`]; `strided` is the path's own.
+    unsafe fn serial(&self, bs: BlockSizes, kern: Microkernel, strided: Option<StridedKernel>) {
         let (m, n, k) = (self.m, self.n, self.k);
         let kc_step = depth_step(k, bs);
         PACK.with_borrow_mut(|(abuf, bbuf)| {
@@ -276,18 +272,19 @@ impl Gemm<'_> {
                 for p0 in (0..k).step_by(kc_step) {
                     let kc = kc_step.min(k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
-                    let in_place = self.pack_b(bs, bp, (jc, nc), (p0, kc), b_in_place);
+                    let in_place = self.pack_b(bs, bp, (jc, nc), (p0, kc), strided);
                     let depth = (p0, kc);
-                    // SAFETY: forwarded contract; B is read in place only as `serial` allows.
-                    unsafe { self.block(bs, kern, 0..m, (jc, nc), depth, bp, abuf, in_place) };
+                    let kerns = (kern, strided);
+                    // SAFETY: forwarded contract; B is read in place only as `pack_b` decided.
+                    unsafe { self.block(bs, kerns, 0..m, (jc, nc), depth, bp, abuf, in_place) };
                 }
             }
         });
     }
 
     /// Packs the `kc x nc` panel of op(B) at depth p0, columns jc.., into `bp` for loops 3..1
-    /// and returns None; or, when `in_place` is given (the path has such a kernel and B is not
-    /// transposed) and B's rows of this depth block, counted once for each block of MC rows of
+    /// and returns None; or, when `strided` is given (the path has such a kernel), B is not
+    /// transposed (its rows are then runs of op(B)'s columns) and B's rows of this depth block, counted once for each block of MC rows of
     /// C, come to at most [`IN_PLACE_B_MAX_BYTES`], packs only a last micro-panel narrower than
     /// NR (a full-width read of it would run past the end of B's rows) and returns the kernel:
     /// the tiles then read the others in place (see [`Gemm::tiles`]).
@@ -297,8 +294,8 @@ impl Gemm<'_> {
         bp: &mut [f32],
         (jc, nc): (usize, usize),
         (p0, kc): (usize, usize),
-        in_place: Option<InPlaceKernel>,
-    ) -> Option<InPlaceKernel> {
+        strided: Option<StridedKernel>,
+    ) -> Option<StridedKernel> {
         let fits = self
             .m
             .div_ceil(bs.mc)
@@ -306,7 +303,7 @@ impl Gemm<'_> {
             .saturating_mul(self.ldb)
             .saturating_mul(size_of::<f32>())
             <= IN_PLACE_B_MAX_BYTES;
-        let in_place = in_place.filter(|_| fits);
+        let in_place = strided.filter(|_| fits && self.tb == Transpose::No);
         let depth = (p0, kc);
         if in_place.is_none() {
             let b_depth = self.tb == Transpose::Yes;
@@ -328,48 +325,88 @@ impl Gemm<'_> {
     }
 
     /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B (or, with
-    /// `b_in_place`, its last micro-panel only, if narrower than NR: see [`Gemm::tiles`]).
+    /// `b_in_place`, its last micro-panel only, if narrower than NR: see [`Gemm::tiles`]),
+    /// packing A's blocks, or reading A in place where [`Gemm::a_in_place`] says so.
     ///
     /// # Safety
     /// As for [`Gemm::run`]; `bp` holds the packed panel; no other thread touches these rows
-    /// of the panel's columns of C; `b_in_place` as for [`Gemm::tiles`].
+    /// of the panel's columns of C; `kerns` are the path's microkernel and strided kernel;
+    /// `b_in_place` as for [`Gemm::tiles`].
     #[allow(clippy::too_many_arguments)]
     unsafe fn block(
         &self,
         bs: BlockSizes,
-        kern: Microkernel,
+        (kern, strided): (Microkernel, Option<StridedKernel>),
         rows: Range<usize>,
         (jc, nc): (usize, usize),
         (p0, kc): (usize, usize),
         bp: &[f32],
         abuf: &mut pack::Scratch,
-        b_in_place: Option<InPlaceKernel>,
+        b_in_place: Option<StridedKernel>,
     ) {
         let a_depth = self.ta == Transpose::No;
+        let a_in_place = self.a_in_place(strided, kc, nc);
         // LOOP 3: blocks of MC rows.
         for ic in rows.clone().step_by(bs.mc) {
             let mc = bs.mc.min(rows.end - ic);
-            let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
-            pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
-            // SAFETY: forwarded contract; `ap` holds the packed block.
-            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), ap, bp, b_in_place) };
+            let ap = match a_in_place {
+                Some(_) => None,
+                None => {
+                    let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
+                    pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
+                    Some(&*ap)
+                }
+            };
+            let reads = (ap, bp, a_in_place, b_in_place);
+            // SAFETY: forwarded contract; `ap` holds the packed block when A is not in place.
+            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), reads) };
+        }
+    }
+
+    /// The path's strided kernel if loops 2..1 should read A in place, for a depth block of
+    /// `kc` against a panel of B `nc` columns wide, rather than pack it: A not transposed (each
+    /// tile then broadcasts from twelve rows of A, `lda` apart), at most
+    /// [`IN_PLACE_A_MAX_DEPTH`] deep and [`IN_PLACE_A_MAX_COLS`] wide, and with rows that do
+    /// not all fall in one L1 set ([`IN_PLACE_A_ALIAS_BYTES`]).
+    fn a_in_place(
+        &self,
+        strided: Option<StridedKernel>,
+        kc: usize,
+        nc: usize,
+    ) -> Option<StridedKernel> {
+        let pays = self.ta == Transpose::No
+            && kc <= IN_PLACE_A_MAX_DEPTH
+            && nc <= IN_PLACE_A_MAX_COLS
+            && !(self.lda * size_of::<f32>()).is_multiple_of(IN_PLACE_A_ALIAS_BYTES);
+        strided.filter(|_| pays)
+    }
+
+    /// Where the tile at rows i.. reads A, at depth p0, in place: `(pointer, ars, acs)` as
+    /// the strided kernel takes it (see [`kernel::tile`]).
+    fn a_at(&self, i: usize, p0: usize) -> (*const f32, usize, usize) {
+        match self.ta {
+            Transpose::No => (self.a[i * self.lda + p0..].as_ptr(), self.lda, 1),
+            Transpose::Yes => (self.a[p0 * self.lda + i..].as_ptr(), 1, self.lda),
         }
     }
 
     /// Loops 2..1: the `mc x nc` block of C at (ic, jc) from a packed `mc x kc` block of A
-    /// and a packed `kc x nc` panel of B, at depth p0.
+    /// and a packed `kc x nc` panel of B, at depth p0; `reads` is `(ap, bp, a_in_place,
+    /// b_in_place)`.
     ///
     /// With `b_in_place`, the micro-panels NR wide are read from B itself, its rows `ldb`
     /// apart, and only a last narrower one comes from `bp`. That saves packing B, which is
     /// most of what a call spends outside the microkernel at these sizes; the strided reads
     /// cost more than the packing saves once B's rows are read many times over
-    /// (`IN_PLACE_B_MAX_BYTES`).
+    /// (`IN_PLACE_B_MAX_BYTES`). With `a_in_place` (and `ap` None), every tile reads its rows
+    /// of A from A itself (see [`Gemm::a_at`]).
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; `ap` and `bp` hold the packed block and panel (with
-    /// `b_in_place`, the last micro-panel if narrower than NR); no other thread touches this
-    /// block of C; `b_in_place` is the path's own kernel and B is not transposed.
-    #[allow(clippy::too_many_arguments)]
+    /// As for [`Gemm::run`]; `ap` (unless A is read in place) and `bp` hold the packed block
+    /// and panel (with `b_in_place`, the last micro-panel if narrower than NR); no other
+    /// thread touches this block of C; the in-place kernels are the path's strided kernel,
+    /// and B is read in place only if not transposed.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     unsafe fn tiles(
         &self,
         bs: BlockSizes,
@@ -377,20 +414,23 @@ impl Gemm<'_> {
         (ic, mc): (usize, usize),
         (jc, nc): (usize, usize),
         (p0, kc): (usize, usize),
-        ap: &[f32],
-        bp: &[f32],
-        b_in_place: Option<InPlaceKernel>,
+        (ap, bp, a_in_place, b_in_place): (
+            Option<&[f32]>,
+            &[f32],
+            Option<StridedKernel>,
+            Option<StridedKernel>,
+        ),
     ) {
         let last = p0 + kc == self.k;
         let beta = if p0 == 0 { self.beta } else { 1.0 };
         // LOOP 2: micro-panels of B (NR columns), kept in L1.
         for jr in (0..nc).step_by(bs.nr) {
-            let in_place = b_in_place.filter(|_| jr + bs.nr <= nc);
-            let bpanel = if in_place.is_some() {
-                self.b[p0 * self.ldb + jc + jr..].as_ptr()
-            } else {
-                bp[jr * kc..].as_ptr()
+            let b_here = b_in_place.filter(|_| jr + bs.nr <= nc);
+            let (bpanel, bstep) = match b_here {
+                Some(_) => (self.b[p0 * self.ldb + jc + jr..].as_ptr(), self.ldb),
+                None => (bp[jr * kc..].as_ptr(), bs.nr),
             };
+            let strided = a_in_place.or(b_here);
             let bias = match self.bias {
                 Some(b) if last => b[jc + jr..].as_ptr(),
                 _ => std::ptr::null(),
@@ -403,23 +443,31 @@ impl Gemm<'_> {
             };
             // LOOP 1: micro-panels of A (MR rows).
             for ir in (0..mc).step_by(bs.mr) {
-                let apanel = ap[ir * kc..].as_ptr();
                 let (i, j) = (ic + ir, jc + jr);
+                let a = match ap {
+                    Some(ap) => (ap[ir * kc..].as_ptr(), 1, bs.mr),
+                    None => self.a_at(i, p0),
+                };
                 let (h, w) = (bs.mr.min(ic + mc - i), bs.nr.min(jc + nc - j));
-                // SAFETY: the panels hold kc*MR and kc*NR floats (in place: B's rows p0.. hold
-                // NR floats from column jc + jr, ldb apart, as the panel is whole); the tile at
-                // (i, j) is inside C when full, else `edge_tile` bounds it.
+                // SAFETY: the packed panels hold kc*MR and kc*NR floats; in place, B's rows
+                // p0.. hold NR floats from column jc + jr, ldb apart, as the panel is whole,
+                // and A's h rows from i hold kc floats from p0; the tile at (i, j) is inside C
+                // when full, else `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
-                    if let Some(kern_in_place) = in_place {
-                        kern_in_place(h, kc, apanel, bpanel, self.ldb, cp, self.ldc, st);
-                        continue;
-                    }
-                    if w.is_multiple_of(bs.lanes) {
-                        // An edge tile computes its h rows and w columns only.
-                        kern(h, w, kc, apanel, bpanel, cp, self.ldc, st);
-                    } else {
-                        edge_tile(bs, kern, kc, apanel, bpanel, cp, self.ldc, (h, w), st);
+                    // An edge tile computes its h rows and w columns only.
+                    let whole = w.is_multiple_of(bs.lanes);
+                    match strided {
+                        Some(sk) if whole => sk(h, w, kc, a, bpanel, bstep, cp, self.ldc, st),
+                        Some(sk) => {
+                            let run = |t, ldt, st| sk(h, w, kc, a, bpanel, bstep, t, ldt, st);
+                            edge_tile(bs, run, cp, self.ldc, (h, w), st)
+                        }
+                        None if whole => kern(h, w, kc, a.0, bpanel, cp, self.ldc, st),
+                        None => {
+                            let run = |t, ldt, st| kern(h, w, kc, a.0, bpanel, t, ldt, st);
+                            edge_tile(bs, run, cp, self.ldc, (h, w), st)
+                        }
                     }
                 }
             }
@@ -441,19 +489,15 @@ const MAX_TILE: usize = 384;
 #[allow(dead_code)] // only ever used through raw pointers
 struct Tile([f32; MAX_TILE]);
 
-/// A tile whose width is not a whole number of vectors (any h): run the kernel for its h rows
-/// on a local copy and write back only the `h x w` part, so edges get exactly the arithmetic of
-/// interior tiles.
+/// A tile whose width is not a whole number of vectors (any h): `run` the kernel for its h
+/// rows on a local copy (given the copy, its row stride and the store) and write back only the
+/// `h x w` part, so edges get exactly the arithmetic of interior tiles.
 ///
 /// # Safety
-/// As for the microkernel, except that C only needs to be valid for `h x w`.
-#[allow(clippy::too_many_arguments)]
+/// As for the microkernel `run` calls, except that C only needs to be valid for `h x w`.
 unsafe fn edge_tile(
     bs: BlockSizes,
-    kern: Microkernel,
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
+    run: impl FnOnce(*mut f32, usize, Store),
     c: *mut f32,
     ldc: usize,
     (h, w): (usize, usize),
@@ -480,7 +524,7 @@ unsafe fn edge_tile(
             std::ptr::copy_nonoverlapping(st.bias, bp, w);
             st.bias = bp;
         }
-        kern(h, w, kc, a, b, t, nr, st);
+        run(t, nr, st);
         for i in 0..h {
             std::ptr::copy_nonoverlapping(t.add(i * nr), c.add(i * ldc), w);
         }

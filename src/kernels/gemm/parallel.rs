@@ -14,7 +14,7 @@
 //! fall on multiples of MR (rows) or NR (columns) and every depth block is the serial one, so
 //! the result is bit-identical to a serial run.
 
-use super::kernel::{InPlaceKernel, Microkernel};
+use super::kernel::{Microkernel, StridedKernel};
 use super::pack::{PACK, pack_panels};
 use super::params::{
     BlockSizes, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP, SHARED_PHASE_BYTES,
@@ -116,13 +116,13 @@ impl Gemm<'_> {
     /// `PARALLEL_BLOCKS_PER_THREAD` per thread.
     ///
     /// # Safety
-    /// As for [`Gemm::run`].
+    /// As for [`Gemm::run`]; `strided` is the path's own.
     pub(super) unsafe fn parallel(
         &self,
         bs: BlockSizes,
         kern: Microkernel,
         threads: usize,
-        b_in_place: Option<InPlaceKernel>,
+        strided: Option<StridedKernel>,
     ) {
         let (m, n, k) = (self.m, self.n, self.k);
         let by_rows = m >= n;
@@ -178,17 +178,17 @@ impl Gemm<'_> {
                     // SAFETY: blocks of different t are disjoint; forwarded contract.
                     unsafe {
                         if by_rows {
-                            self.rows_block(bs, kern, &shared, kc_step, r, (jc, nc), depth.clone());
-                        } else {
-                            self.cols_block(
+                            self.rows_block(
                                 bs,
-                                kern,
+                                (kern, strided),
                                 &shared,
                                 kc_step,
                                 r,
+                                (jc, nc),
                                 depth.clone(),
-                                b_in_place,
                             );
+                        } else {
+                            self.cols_block(bs, kern, &shared, kc_step, r, depth.clone(), strided);
                         }
                     }
                 });
@@ -201,12 +201,13 @@ impl Gemm<'_> {
     /// packed B.
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; no other thread touches these rows of C.
+    /// As for [`Gemm::run`]; no other thread touches these rows of C; `kerns` are the path's
+    /// microkernel and strided kernel.
     #[allow(clippy::too_many_arguments)]
     unsafe fn rows_block(
         &self,
         bs: BlockSizes,
-        kern: Microkernel,
+        kerns: (Microkernel, Option<StridedKernel>),
         shared: &Shared,
         kc_step: usize,
         rows: Range<usize>,
@@ -225,7 +226,7 @@ impl Gemm<'_> {
                     let base = jc / bs.nr;
                     let bp = shared.ensure(self, true, slot, (p0, kc), base, panels.clone());
                     let bp = std::slice::from_raw_parts(bp, panels.len() * bs.nr * kc);
-                    self.block(bs, kern, rows.clone(), (jc, nc), (p0, kc), bp, abuf, None);
+                    self.block(bs, kerns, rows.clone(), (jc, nc), (p0, kc), bp, abuf, None);
                 }
             }
         });
@@ -234,7 +235,7 @@ impl Gemm<'_> {
     /// Columns `cols` of C, all rows, against depth blocks `depth` of the shared packed A.
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; no other thread touches these columns of C; `b_in_place` as for
+    /// As for [`Gemm::run`]; no other thread touches these columns of C; `strided` as for
     /// [`Gemm::pack_b`].
     #[allow(clippy::too_many_arguments)]
     unsafe fn cols_block(
@@ -245,7 +246,7 @@ impl Gemm<'_> {
         kc_step: usize,
         cols: Range<usize>,
         depth: Range<usize>,
-        b_in_place: Option<InPlaceKernel>,
+        strided: Option<StridedKernel>,
     ) {
         let m = self.m;
         let a_panels = 0..m.div_ceil(bs.mr);
@@ -256,7 +257,7 @@ impl Gemm<'_> {
                     let p0 = d * kc_step;
                     let kc = kc_step.min(self.k - p0);
                     let bp = bbuf.get(nc.div_ceil(bs.nr) * bs.nr * kc);
-                    let in_place = self.pack_b(bs, bp, (jc, nc), (p0, kc), b_in_place);
+                    let in_place = self.pack_b(bs, bp, (jc, nc), (p0, kc), strided);
                     // SAFETY: as in `rows_block`; the A block of rows ic.. starts at micro-panel
                     // ic / MR.
                     unsafe {
@@ -266,7 +267,8 @@ impl Gemm<'_> {
                         for ic in (0..m).step_by(bs.mc) {
                             let mc = bs.mc.min(m - ic);
                             let a = &ap[ic * kc..];
-                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, in_place);
+                            let reads = (Some(a), &*bp, None, in_place);
+                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), reads);
                         }
                     }
                 }

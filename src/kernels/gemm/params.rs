@@ -89,6 +89,33 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 /// With KC 1024, 128x784x512 is one depth block of 1.6 MB by this count, hence 2 MB.
 pub const IN_PLACE_B_MAX_BYTES: usize = 2 << 20;
 
+/// The AVX-512 path reads A in place, rather than packing its blocks (on one thread, and in
+/// the row blocks of a parallel split, where each thread packed its own rows), when A is not
+/// transposed, the depth block is at most this deep and the panel of B at most
+/// [`IN_PLACE_A_MAX_COLS`] wide (see `Gemm::a_in_place`). Each tile then broadcasts from
+/// twelve rows of A, twelve streams where a packed micro-panel is one; that costs little
+/// while a row's run of the block fits in a few KB and is re-read by few tiles, and more than
+/// the packing saves past that. A/B within one process against packing A (Zen 4, one thread,
+/// median of paired speed ratios, 2026-11-29, with A read in place at every shape; identical
+/// code read 0.997–0.998): 256³ 1.021, 512³ 1.022, 640³ 1.021, 768³ 1.016, 200x800x800
+/// 1.021, 128x784x512 1.011, 784³ 0.996, 384³ 1.004; deeper or wider: 1000³ 0.969,
+/// 1000x1000x512 0.990, 512x1000x512 0.990, 1000x512x1000 0.988, 512x512x1000 1.012. On two
+/// threads (row blocks): 256³ 1.021, 512³ 1.020. With A transposed, where a tile's twelve
+/// floats of a step are contiguous but the steps `lda` apart, it measured slower
+/// (784x128x512 TN 0.979), so that packs.
+pub const IN_PLACE_A_MAX_DEPTH: usize = 800;
+
+/// See [`IN_PLACE_A_MAX_DEPTH`]: the widest panel of B (columns of C) for which A is read in
+/// place.
+pub const IN_PLACE_A_MAX_COLS: usize = 800;
+
+/// A is never read in place when its row stride in bytes is a multiple of this, L1's span of
+/// one way (32 KB in 8 ways on Zen 4, 48 KB in 12 on Intel's recent cores): the twelve rows a
+/// tile broadcasts from would then share one cache set, more than it has ways, and evict one
+/// another at every step. With A read in place regardless: 1024³ 0.905, 128x1024x512 0.880,
+/// 256x1024x256 0.895 (as above).
+pub const IN_PLACE_A_ALIAS_BYTES: usize = 4096;
+
 /// Below this many floating-point operations (2·m·n·k) sgemm stays on the calling thread:
 /// splitting costs a few microseconds of rayon wake-up, more than it saves. Under Miri it is
 /// zero, so that the parallel paths run, and are checked, on shapes small enough for it.

@@ -83,7 +83,7 @@ impl Vector for V8 {
 
 /// # Safety
 /// The CPU supports AVX2 and FMA; the pointer contract of [`tile`](super::tile) holds for MR = 6, NR = 16
-/// (`AS` = 6, `bs` = 16); `h` rows (1..=6; others mean 6) and `ceil(w / 8)`
+/// (A packed: `ars` 1, `acs` 6; `bs` 16); `h` rows (1..=6; others mean 6) and `ceil(w / 8)`
 /// vectors of columns (1..=2; others mean 2) of the tile are computed: the full tile by
 /// [`full_tile`], the others by the generic tile.
 #[target_feature(enable = "avx2,fma")]
@@ -101,11 +101,11 @@ pub(crate) unsafe fn kernel(
     // SAFETY: forwarded contract; the target features are enabled on this function.
     unsafe {
         if w <= 8 {
-            tile_rows::<V8, 6, 1>(h, kc, a, b, 16, c, ldc, st)
+            tile_rows::<V8, 6, 1>(h, kc, (a, 1, 6), b, 16, c, ldc, st)
         } else if h >= 6 {
             full_tile(kc, a, b, c, ldc, st)
         } else {
-            tile_rows::<V8, 6, 2>(h, kc, a, b, 16, c, ldc, st)
+            tile_rows::<V8, 6, 2>(h, kc, (a, 1, 6), b, 16, c, ldc, st)
         }
     }
 }
@@ -160,7 +160,7 @@ unsafe fn full_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
     #[cfg(miri)]
     // SAFETY: forwarded contract.
     unsafe {
-        super::tile::<V8, 6, 2, 6>(kc, a, b, 16, c, ldc, st)
+        super::tile::<V8, 6, 2>(kc, (a, 1, 6), b, 16, c, ldc, st)
     }
     #[cfg(not(miri))]
     // SAFETY: the loop reads kc steps of 6 floats from `a` and 16 from `b`, the extents of the

@@ -234,21 +234,24 @@ pub(crate) type Microkernel = unsafe fn(
     st: Store,
 );
 
-/// The generic register tile: `MR` rows by `NV` vectors of columns, from a packed A whose
-/// micro-panel holds `AS >= MR` floats a step (the path's MR; more at a bottom-edge tile) and
-/// a B whose steps are `bs >= NV * LANES` floats apart (a packed micro-panel: the path's NR,
-/// more at a right-edge tile; B read in place: its row stride). Callers pass `bs` as a
-/// constant where it is one, which the inlined loop then folds into its loads.
+/// The generic register tile: `MR` rows by `NV` vectors of columns, from an A whose element
+/// (row i, step p) is at `a + i·ars + p·acs` (a packed micro-panel: `ars` 1 and `acs` the
+/// path's MR; A read in place: 1 and its row stride when it is stored transposed, its row
+/// stride and 1 when not) and a B whose steps are `bs >= NV * LANES` floats apart (a packed
+/// micro-panel: the path's NR, more at a right-edge tile; B read in place: its row stride).
+/// Callers pass strides as constants where they are, which the inlined loop then folds into
+/// its loads.
 ///
 /// # Safety
-/// `a` holds `kc * AS` floats, `b` holds `NV * LANES` floats at each of its `kc` steps `bs`
-/// apart, `c` is valid for an `MR x NR` tile
-/// with row stride `ldc`, `st.bias` is null or valid for `NR` floats, and `V`'s instructions
-/// are supported (the caller is a `#[target_feature]` wrapper).
+/// `a` holds an element at each of the `MR x kc` offsets above, `b` holds `NV * LANES` floats
+/// at each of its `kc` steps `bs` apart, `c` is valid for an `MR x NR` tile with row stride
+/// `ldc`, `st.bias` is null or valid for `NR` floats, and `V`'s instructions are supported
+/// (the caller is a `#[target_feature]` wrapper).
 #[inline(always)]
-pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS: usize>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
     kc: usize,
-    a: *const f32,
+    (a, ars, acs): (*const f32, usize, usize),
     b: *const f32,
     bs: usize,
     c: *mut f32,
@@ -266,30 +269,31 @@ pub(crate) unsafe fn tile<V: Vector, const MR: usize, const NV: usize, const AS:
                 *v = V::load(b.add(j * V::LANES));
             }
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = V::splat(*a.add(i));
+                let ai = V::splat(*a.add(i * ars));
                 for j in 0..NV {
                     row[j] = ai.mul_add(bv[j], row[j]);
                 }
             }
-            a = a.add(AS);
+            a = a.add(acs);
             b = b.add(bs);
         }
         store_tile::<V, MR, NV>(&acc, c, ldc, st);
     }
 }
 
-/// [`tile`] for the first `h` rows (1..MR; others mean MR) of a path's `MR`-row packed A and
-/// a B of steps `bs` floats apart, by `NV` vectors of columns: the one place every path turns
-/// a run-time height into a compiled tile. Arms for heights at or past `MR` are compiled out.
+/// [`tile`] for the first `h` rows (1..MR; others mean MR) of an A laid out as `a` says (see
+/// [`tile`]) and a B of steps `bs` floats apart, by `NV` vectors of columns: the one place
+/// every path turns a run-time height into a compiled tile. Arms for heights at or past `MR`
+/// are compiled out.
 ///
 /// # Safety
-/// As for [`tile`] with `AS` = `MR`, for `h` rows (at most `MR`) and `NV` vectors.
+/// As for [`tile`], for `h` rows (at most `MR`) and `NV` vectors.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn tile_rows<V: Vector, const MR: usize, const NV: usize>(
     h: usize,
     kc: usize,
-    a: *const f32,
+    a: (*const f32, usize, usize),
     b: *const f32,
     bs: usize,
     c: *mut f32,
@@ -299,18 +303,18 @@ pub(crate) unsafe fn tile_rows<V: Vector, const MR: usize, const NV: usize>(
     // SAFETY: forwarded contract; every arm's height is below MR.
     unsafe {
         match h {
-            1 if 1 < MR => tile::<V, 1, NV, MR>(kc, a, b, bs, c, ldc, st),
-            2 if 2 < MR => tile::<V, 2, NV, MR>(kc, a, b, bs, c, ldc, st),
-            3 if 3 < MR => tile::<V, 3, NV, MR>(kc, a, b, bs, c, ldc, st),
-            4 if 4 < MR => tile::<V, 4, NV, MR>(kc, a, b, bs, c, ldc, st),
-            5 if 5 < MR => tile::<V, 5, NV, MR>(kc, a, b, bs, c, ldc, st),
-            6 if 6 < MR => tile::<V, 6, NV, MR>(kc, a, b, bs, c, ldc, st),
-            7 if 7 < MR => tile::<V, 7, NV, MR>(kc, a, b, bs, c, ldc, st),
-            8 if 8 < MR => tile::<V, 8, NV, MR>(kc, a, b, bs, c, ldc, st),
-            9 if 9 < MR => tile::<V, 9, NV, MR>(kc, a, b, bs, c, ldc, st),
-            10 if 10 < MR => tile::<V, 10, NV, MR>(kc, a, b, bs, c, ldc, st),
-            11 if 11 < MR => tile::<V, 11, NV, MR>(kc, a, b, bs, c, ldc, st),
-            _ => tile::<V, MR, NV, MR>(kc, a, b, bs, c, ldc, st),
+            1 if 1 < MR => tile::<V, 1, NV>(kc, a, b, bs, c, ldc, st),
+            2 if 2 < MR => tile::<V, 2, NV>(kc, a, b, bs, c, ldc, st),
+            3 if 3 < MR => tile::<V, 3, NV>(kc, a, b, bs, c, ldc, st),
+            4 if 4 < MR => tile::<V, 4, NV>(kc, a, b, bs, c, ldc, st),
+            5 if 5 < MR => tile::<V, 5, NV>(kc, a, b, bs, c, ldc, st),
+            6 if 6 < MR => tile::<V, 6, NV>(kc, a, b, bs, c, ldc, st),
+            7 if 7 < MR => tile::<V, 7, NV>(kc, a, b, bs, c, ldc, st),
+            8 if 8 < MR => tile::<V, 8, NV>(kc, a, b, bs, c, ldc, st),
+            9 if 9 < MR => tile::<V, 9, NV>(kc, a, b, bs, c, ldc, st),
+            10 if 10 < MR => tile::<V, 10, NV>(kc, a, b, bs, c, ldc, st),
+            11 if 11 < MR => tile::<V, 11, NV>(kc, a, b, bs, c, ldc, st),
+            _ => tile::<V, MR, NV>(kc, a, b, bs, c, ldc, st),
         }
     }
 }
@@ -452,26 +456,30 @@ pub(crate) fn microkernel(isa: Isa) -> Microkernel {
     }
 }
 
-/// A microkernel for a full-width tile (`w` = NR) whose B is read in place rather than from a
-/// packed micro-panel: `kc` steps of packed A times B's rows, `ldb` floats apart, into the
-/// first `h` rows of the tile at `c` (see [`Microkernel`]).
-pub(crate) type InPlaceKernel = unsafe fn(
+/// A microkernel whose operands are read through strides rather than from packed
+/// micro-panels: `kc` steps of an A whose element (row i, step p) is at `a + i·ars + p·acs`
+/// times a B whose steps are `bs` floats apart (NR floats at each; `ceil(w / lanes)` vectors
+/// of them at a right-edge tile), into the first `h` rows and `ceil(w / lanes)` vectors of
+/// columns of the tile at `c` (see [`Microkernel`]). It reads A or B, or both, in place: A
+/// packed is `ars` 1 and `acs` MR, B packed is `bs` NR.
+pub(crate) type StridedKernel = unsafe fn(
     h: usize,
+    w: usize,
     kc: usize,
-    a: *const f32,
+    a: (*const f32, usize, usize),
     b: *const f32,
-    ldb: usize,
+    bs: usize,
     c: *mut f32,
     ldc: usize,
     st: Store,
 );
 
-/// The path's [`InPlaceKernel`], if it has one: only AVX-512's, where reading B in place was
-/// measured to pay (see `IN_PLACE_B_MAX_BYTES`).
-pub(crate) fn in_place_kernel(isa: Isa) -> Option<InPlaceKernel> {
+/// The path's [`StridedKernel`], if it has one: only AVX-512's, where reading B or A in place
+/// was measured to pay (see `IN_PLACE_B_MAX_BYTES` and `IN_PLACE_A_MAX_COLS`).
+pub(crate) fn strided_kernel(isa: Isa) -> Option<StridedKernel> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(avx512::kernel_in_place),
+        Isa::Avx512 => Some(avx512::kernel_strided),
         _ => None,
     }
 }

@@ -58,7 +58,7 @@ impl Vector for W8 {
 }
 
 /// # Safety
-/// The pointer contract of [`tile`](super::tile) holds for MR = 4, NR = 8 (`AS` = 4, `bs` = 8); `h` rows
+/// The pointer contract of [`tile`](super::tile) holds for MR = 4, NR = 8 (A packed: `ars` 1, `acs` 4; `bs` 8); `h` rows
 /// of the tile are computed (1..=4; others mean 4), and its one vector of columns.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel(
@@ -72,7 +72,7 @@ pub(crate) unsafe fn kernel(
     st: Store,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { tile_rows::<W8, 4, 1>(h, kc, a, b, 8, c, ldc, st) }
+    unsafe { tile_rows::<W8, 4, 1>(h, kc, (a, 1, 4), b, 8, c, ldc, st) }
 }
 
 /// Independent multiply-add chains on `wide` vectors: `iters * 8 * 16` floating-point
