@@ -284,10 +284,11 @@ impl Gemm<'_> {
 
     /// Packs the `kc x nc` panel of op(B) at depth p0, columns jc.., into `bp` for loops 3..1
     /// and returns None; or, when `strided` is given (the path has such a kernel), B is not
-    /// transposed (its rows are then runs of op(B)'s columns) and B's rows of this depth block, counted once for each block of MC rows of
-    /// C, come to at most [`IN_PLACE_B_MAX_BYTES`], packs only a last micro-panel narrower than
-    /// NR (a full-width read of it would run past the end of B's rows) and returns the kernel:
-    /// the tiles then read the others in place (see [`Gemm::tiles`]).
+    /// transposed (its rows are then runs of op(B)'s columns) and B's rows of this depth
+    /// block, counted once for each block of MC rows of C, come to at most
+    /// [`IN_PLACE_B_MAX_BYTES`], packs only a last micro-panel narrower than NR (a full-width
+    /// read of it would run past the end of B's rows) and returns the kernel: the tiles then
+    /// read the others in place (see [`Gemm::tiles`]).
     fn pack_b(
         &self,
         bs: BlockSizes,
@@ -326,7 +327,8 @@ impl Gemm<'_> {
 
     /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B (or, with
     /// `b_in_place`, its last micro-panel only, if narrower than NR: see [`Gemm::tiles`]),
-    /// packing A's blocks, or reading A in place where [`Gemm::a_in_place`] says so.
+    /// with A's blocks packed, read in place or copied by the first tiles, as
+    /// [`Gemm::a_mode`] says.
     ///
     /// # Safety
     /// As for [`Gemm::run`]; `bp` holds the packed panel; no other thread touches these rows
@@ -345,40 +347,58 @@ impl Gemm<'_> {
         b_in_place: Option<StridedKernel>,
     ) {
         let a_depth = self.ta == Transpose::No;
-        let a_in_place = self.a_in_place(strided, kc, nc);
+        let mode = self.a_mode(strided, kc, nc);
         // LOOP 3: blocks of MC rows.
         for ic in rows.clone().step_by(bs.mc) {
             let mc = bs.mc.min(rows.end - ic);
-            let ap = match a_in_place {
-                Some(_) => None,
-                None => {
+            let a = match mode {
+                AMode::InPlace(sk) => ABlock::InPlace(sk),
+                AMode::Packed | AMode::Copied(_) => {
                     let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
-                    pack_panels(ap, self.a, self.lda, a_depth, (ic, mc), (p0, kc), bs.mr);
-                    Some(&*ap)
+                    // Copied: the first tiles copy the whole micro-panels; pack the rest.
+                    let from = match mode {
+                        AMode::Copied(_) => mc / bs.mr * bs.mr,
+                        _ => 0,
+                    };
+                    if from < mc {
+                        let (dst, tiles) = (&mut ap[from * kc..], (ic + from, mc - from));
+                        pack_panels(dst, self.a, self.lda, a_depth, tiles, (p0, kc), bs.mr);
+                    }
+                    match mode {
+                        AMode::Copied(sk) => ABlock::CopiedFirst(ap, sk),
+                        _ => ABlock::Packed(ap),
+                    }
                 }
             };
-            let reads = (ap, bp, a_in_place, b_in_place);
-            // SAFETY: forwarded contract; `ap` holds the packed block when A is not in place.
-            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), reads) };
+            // SAFETY: forwarded contract; `a` is as `tiles` requires.
+            unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, b_in_place) };
         }
     }
 
-    /// The path's strided kernel if loops 2..1 should read A in place, for a depth block of
-    /// `kc` against a panel of B `nc` columns wide, rather than pack it: A not transposed (each
-    /// tile then broadcasts from twelve rows of A, `lda` apart), at most
-    /// [`IN_PLACE_A_MAX_DEPTH`] deep and [`IN_PLACE_A_MAX_COLS`] wide, and with rows that do
-    /// not all fall in one L1 set ([`IN_PLACE_A_ALIAS_BYTES`]).
-    fn a_in_place(
-        &self,
-        strided: Option<StridedKernel>,
-        kc: usize,
-        nc: usize,
-    ) -> Option<StridedKernel> {
-        let pays = self.ta == Transpose::No
-            && kc <= IN_PLACE_A_MAX_DEPTH
-            && nc <= IN_PLACE_A_MAX_COLS
-            && !(self.lda * size_of::<f32>()).is_multiple_of(IN_PLACE_A_ALIAS_BYTES);
-        strided.filter(|_| pays)
+    /// How loops 2..1 read A for a depth block of `kc` against a panel of B `nc` columns
+    /// wide, on a path with the strided kernel `strided` (none: packed).
+    ///
+    /// - In place when A is not transposed (each tile then broadcasts from twelve rows of A,
+    ///   `lda` apart), at most [`IN_PLACE_A_MAX_DEPTH`] deep and [`IN_PLACE_A_MAX_COLS`]
+    ///   wide, with rows that do not all fall in one L1 set ([`IN_PLACE_A_ALIAS_BYTES`]).
+    /// - Copied by the first tiles when A is transposed: each tile of the first micro-panel
+    ///   of B reads its twelve floats a step in place and writes them to the packed block.
+    /// - Else packed before the tiles.
+    fn a_mode(&self, strided: Option<StridedKernel>, kc: usize, nc: usize) -> AMode {
+        let Some(sk) = strided else {
+            return AMode::Packed;
+        };
+        match self.ta {
+            Transpose::Yes => AMode::Copied(sk),
+            Transpose::No
+                if kc <= IN_PLACE_A_MAX_DEPTH
+                    && nc <= IN_PLACE_A_MAX_COLS
+                    && !(self.lda * size_of::<f32>()).is_multiple_of(IN_PLACE_A_ALIAS_BYTES) =>
+            {
+                AMode::InPlace(sk)
+            }
+            Transpose::No => AMode::Packed,
+        }
     }
 
     /// Where the tile at rows i.. reads A, at depth p0, in place: `(pointer, ars, acs)` as
@@ -390,23 +410,21 @@ impl Gemm<'_> {
         }
     }
 
-    /// Loops 2..1: the `mc x nc` block of C at (ic, jc) from a packed `mc x kc` block of A
-    /// and a packed `kc x nc` panel of B, at depth p0; `reads` is `(ap, bp, a_in_place,
-    /// b_in_place)`.
+    /// Loops 2..1: the `mc x nc` block of C at (ic, jc) from a block of A read as `a` says
+    /// (rows ic.., depth p0..) and a packed `kc x nc` panel of B.
     ///
     /// With `b_in_place`, the micro-panels NR wide are read from B itself, its rows `ldb`
     /// apart, and only a last narrower one comes from `bp`. That saves packing B, which is
     /// most of what a call spends outside the microkernel at these sizes; the strided reads
     /// cost more than the packing saves once B's rows are read many times over
-    /// (`IN_PLACE_B_MAX_BYTES`). With `a_in_place` (and `ap` None), every tile reads its rows
-    /// of A from A itself (see [`Gemm::a_at`]).
+    /// (`IN_PLACE_B_MAX_BYTES`).
     ///
     /// # Safety
-    /// As for [`Gemm::run`]; `ap` (unless A is read in place) and `bp` hold the packed block
-    /// and panel (with `b_in_place`, the last micro-panel if narrower than NR); no other
-    /// thread touches this block of C; the in-place kernels are the path's strided kernel,
-    /// and B is read in place only if not transposed.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    /// As for [`Gemm::run`]; the packed block of A (packed, or copied but for its whole
+    /// micro-panels) and `bp` hold what `a` and `b_in_place` say (with `b_in_place`, the last
+    /// micro-panel if narrower than NR); no other thread touches this block of C; the kernels
+    /// are the path's own, and B is read in place only if not transposed.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tiles(
         &self,
         bs: BlockSizes,
@@ -414,15 +432,23 @@ impl Gemm<'_> {
         (ic, mc): (usize, usize),
         (jc, nc): (usize, usize),
         (p0, kc): (usize, usize),
-        (ap, bp, a_in_place, b_in_place): (
-            Option<&[f32]>,
-            &[f32],
-            Option<StridedKernel>,
-            Option<StridedKernel>,
-        ),
+        a: ABlock<'_>,
+        bp: &[f32],
+        b_in_place: Option<StridedKernel>,
     ) {
         let last = p0 + kc == self.k;
         let beta = if p0 == 0 { self.beta } else { 1.0 };
+        // The packed block, read by the tiles (and, when copied, first written by them), as
+        // pointers: one buffer, written and read in turn by tiles of the one thread.
+        let (ap, copy_to, a_kern) = match a {
+            ABlock::Packed(ap) => (ap.as_ptr(), std::ptr::null_mut(), None),
+            ABlock::InPlace(sk) => (std::ptr::null(), std::ptr::null_mut(), Some(sk)),
+            ABlock::CopiedFirst(ap, sk) => {
+                let w = ap.as_mut_ptr();
+                (w.cast_const(), w, Some(sk))
+            }
+        };
+        let in_place = ap.is_null();
         // LOOP 2: micro-panels of B (NR columns), kept in L1.
         for jr in (0..nc).step_by(bs.nr) {
             let b_here = b_in_place.filter(|_| jr + bs.nr <= nc);
@@ -430,7 +456,6 @@ impl Gemm<'_> {
                 Some(_) => (self.b[p0 * self.ldb + jc + jr..].as_ptr(), self.ldb),
                 None => (bp[jr * kc..].as_ptr(), bs.nr),
             };
-            let strided = a_in_place.or(b_here);
             let bias = match self.bias {
                 Some(b) if last => b[jc + jr..].as_ptr(),
                 _ => std::ptr::null(),
@@ -444,23 +469,37 @@ impl Gemm<'_> {
             // LOOP 1: micro-panels of A (MR rows).
             for ir in (0..mc).step_by(bs.mr) {
                 let (i, j) = (ic + ir, jc + jr);
-                let a = match ap {
-                    Some(ap) => (ap[ir * kc..].as_ptr(), 1, bs.mr),
-                    None => self.a_at(i, p0),
-                };
                 let (h, w) = (bs.mr.min(ic + mc - i), bs.nr.min(jc + nc - j));
+                // The first micro-panel of B copies each whole micro-panel of A it reads.
+                let copying = !copy_to.is_null() && jr == 0 && h == bs.mr;
+                // SAFETY: the packed block holds mc.div_ceil(MR) micro-panels of kc*MR floats.
+                let (a, pa, strided) = unsafe {
+                    if in_place || copying {
+                        let pa = if copying {
+                            copy_to.add(ir * kc)
+                        } else {
+                            std::ptr::null_mut()
+                        };
+                        (self.a_at(i, p0), pa, a_kern)
+                    } else {
+                        ((ap.add(ir * kc), 1, bs.mr), std::ptr::null_mut(), b_here)
+                    }
+                };
                 // SAFETY: the packed panels hold kc*MR and kc*NR floats; in place, B's rows
                 // p0.. hold NR floats from column jc + jr, ldb apart, as the panel is whole,
-                // and A's h rows from i hold kc floats from p0; the tile at (i, j) is inside C
-                // when full, else `edge_tile` bounds it.
+                // and A's h rows from i hold kc floats from p0; `pa` is this micro-panel's
+                // place in the packed block, read only by later tiles; the tile at (i, j) is
+                // inside C when full, else `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
                     // An edge tile computes its h rows and w columns only.
                     let whole = w.is_multiple_of(bs.lanes);
                     match strided {
-                        Some(sk) if whole => sk(h, w, kc, a, bpanel, bstep, cp, self.ldc, st),
+                        Some(sk) if whole => {
+                            sk(h, w, kc, a, bpanel, bstep, pa, cp, self.ldc, st);
+                        }
                         Some(sk) => {
-                            let run = |t, ldt, st| sk(h, w, kc, a, bpanel, bstep, t, ldt, st);
+                            let run = |t, ldt, st| sk(h, w, kc, a, bpanel, bstep, pa, t, ldt, st);
                             edge_tile(bs, run, cp, self.ldc, (h, w), st)
                         }
                         None if whole => kern(h, w, kc, a.0, bpanel, cp, self.ldc, st),
@@ -473,6 +512,27 @@ impl Gemm<'_> {
             }
         }
     }
+}
+
+/// How loops 2..1 read a block of A (see [`Gemm::a_mode`]), with the path's strided kernel
+/// where they read it in place.
+#[derive(Clone, Copy)]
+enum AMode {
+    Packed,
+    InPlace(StridedKernel),
+    Copied(StridedKernel),
+}
+
+/// A block of A as [`Gemm::tiles`] reads it.
+enum ABlock<'s> {
+    /// Packed micro-panels of MR rows, `kc` steps each.
+    Packed(&'s [f32]),
+    /// A itself (see [`Gemm::a_at`]).
+    InPlace(StridedKernel),
+    /// A itself for the tiles of the first micro-panel of B, which copy each whole
+    /// micro-panel of A into this buffer (at its packed place) as they go; the tiles to their
+    /// right read the copies. A last micro-panel of fewer than MR rows is packed before.
+    CopiedFirst(&'s mut [f32], StridedKernel),
 }
 
 /// The depth of every block of the shared dimension but the last, which may be shorter: even

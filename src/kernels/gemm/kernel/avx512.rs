@@ -114,18 +114,31 @@ pub(crate) unsafe fn kernel(
     ldc: usize,
     st: Store,
 ) {
-    // SAFETY: forwarded contract.
-    unsafe { kernel_strided(h, w, kc, (a, 1, 12), b, 32, c, ldc, st) }
+    // SAFETY: forwarded contract; the target features are enabled on this function.
+    unsafe {
+        if w <= 16 {
+            tile_rows::<V16, 12, 1>(h, kc, (a, 1, 12), b, 32, c, ldc, st)
+        } else if h >= 12 {
+            full_tile(kc, a, b, 32, c, ldc, st)
+        } else {
+            tile_rows::<V16, 12, 2>(h, kc, (a, 1, 12), b, 32, c, ldc, st)
+        }
+    }
 }
 
 /// This path's [`StridedKernel`](super::StridedKernel): [`kernel`] for an A and a B read
-/// through strides, packed or in place (see `Gemm::tiles`). A full tile runs in assembly:
-/// [`full_tile`] for a packed A, [`full_tile_strided`] for A read in place.
+/// through strides, packed or in place, and with `pa` not null, A's `h x kc` block copied
+/// into `pa` as a packed micro-panel as the tile runs (see `Gemm::tiles`). A full tile runs in
+/// assembly: [`full_tile`] for a packed A, [`full_tile_rows`] for A read in place by rows,
+/// [`full_tile_copy_a`] for A stored transposed and copied; other layouts, and the edges,
+/// through [`strided_edge`]. This stays a thin dispatch: a tile of 128 steps is short enough
+/// for a heavy prologue here to show (2.7% of a 784x128x512 TN call in `perf`, Zen 4).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12,
 /// NR = 32 and these strides, for `h` rows (1..=12; others mean 12) and `ceil(w / 16)`
-/// vectors of columns (1..=2; others mean 2).
+/// vectors of columns (1..=2; others mean 2); `pa` is null or valid for `12 * kc` floats
+/// that nothing else reads or writes during the call.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel_strided(
@@ -135,31 +148,88 @@ pub(crate) unsafe fn kernel_strided(
     a: (*const f32, usize, usize),
     b: *const f32,
     bs: usize,
+    pa: *mut f32,
     c: *mut f32,
     ldc: usize,
     st: Store,
 ) {
     // SAFETY: forwarded contract; the target features are enabled on this function.
     unsafe {
-        if w <= 16 {
-            tile_rows::<V16, 12, 1>(h, kc, a, b, bs, c, ldc, st)
-        } else if h < 12 {
-            tile_rows::<V16, 12, 2>(h, kc, a, b, bs, c, ldc, st)
-        } else if (a.1, a.2) == (1, 12) {
-            full_tile(kc, a.0, b, bs, c, ldc, st)
+        if h >= 12 && w > 16 {
+            match (pa.is_null(), a.1, a.2) {
+                (true, 1, 12) => return full_tile(kc, a.0, b, bs, c, ldc, st),
+                (true, ars, 1) => return full_tile_rows(kc, (a.0, ars), b, bs, c, ldc, st),
+                (false, 1, acs) => return full_tile_copy_a(kc, (a.0, acs), b, bs, pa, c, ldc, st),
+                _ => {}
+            }
+        }
+        strided_edge(h, w, kc, a, b, bs, pa, c, ldc, st)
+    }
+}
+
+/// [`kernel_strided`] by the generic tile: the edge tiles, and layouts the assembly tiles do
+/// not take; with `pa` not null, A is copied first and the tile reads the copy.
+///
+/// # Safety
+/// As for [`kernel_strided`].
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn strided_edge(
+    h: usize,
+    w: usize,
+    kc: usize,
+    a: (*const f32, usize, usize),
+    b: *const f32,
+    bs: usize,
+    pa: *mut f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    // SAFETY: forwarded contract; the target features are enabled on this function.
+    unsafe {
+        let a = if pa.is_null() {
+            a
         } else {
-            full_tile_strided(kc, a, b, bs, c, ldc, st)
+            super::copy_a::<12>(h, kc, a, pa);
+            (pa.cast_const(), 1, 12)
+        };
+        match (w <= 16, a.1, a.2) {
+            // Packed A with constant strides, so that these tiles compile as the packed path's.
+            (true, 1, 12) => tile_rows::<V16, 12, 1>(h, kc, (a.0, 1, 12), b, bs, c, ldc, st),
+            (false, 1, 12) => tile_rows::<V16, 12, 2>(h, kc, (a.0, 1, 12), b, bs, c, ldc, st),
+            (true, ..) => tile_rows::<V16, 12, 1>(h, kc, a, b, bs, c, ldc, st),
+            (false, ..) => tile_rows::<V16, 12, 2>(h, kc, a, b, bs, c, ldc, st),
         }
     }
 }
 
 /// One step of the 12 x 32 tile's k loop: the two B vectors at addresses `$b0` and `$b1`,
-/// and the twelve A floats at `$a0..$a11` (assembly address expressions), each broadcast
-/// and multiplied into its row's two accumulators.
+/// and twelve A floats, each broadcast and multiplied into its row's two accumulators. A's
+/// floats are `contiguous` from the address `$a` (a packed micro-panel, or A stored
+/// transposed), or in twelve `rows` from the pointers `{a0}`, `{a3}` and `{a6}` (rows 0, 3
+/// and 6) with index registers `{l}` (A's row stride in bytes) and `{l3}` (three times it),
+/// at byte offset `$d`. Addresses are assembler expressions.
 #[cfg(not(miri))]
 #[rustfmt::skip]
 macro_rules! step_12x32 {
-    ($b0:literal, $b1:literal, $a0:literal, $a1:literal, $a2:literal, $a3:literal, $a4:literal, $a5:literal, $a6:literal, $a7:literal, $a8:literal, $a9:literal, $a10:literal, $a11:literal) => {
+    (contiguous $a:literal, $b0:literal, $b1:literal) => {
+        step_12x32!(@ $b0, $b1,
+            concat!($a, " + 0"), concat!($a, " + 4"), concat!($a, " + 8"), concat!($a, " + 12"),
+            concat!($a, " + 16"), concat!($a, " + 20"), concat!($a, " + 24"), concat!($a, " + 28"),
+            concat!($a, " + 32"), concat!($a, " + 36"), concat!($a, " + 40"), concat!($a, " + 44"))
+    };
+    (rows $d:literal, $b0:literal, $b1:literal) => {
+        step_12x32!(@ $b0, $b1,
+            concat!("{a0} + ", $d), concat!("{a0} + {l} + ", $d), concat!("{a0} + {l}*2 + ", $d),
+            concat!("{a3} + ", $d), concat!("{a0} + {l}*4 + ", $d), concat!("{a3} + {l}*2 + ", $d),
+            concat!("{a6} + ", $d), concat!("{a3} + {l}*4 + ", $d), concat!("{a0} + {l}*8 + ", $d),
+            concat!("{a6} + {l3} + ", $d), concat!("{a6} + {l}*4 + ", $d),
+            concat!("{a3} + {l}*8 + ", $d))
+    };
+    (@ $b0:literal, $b1:literal, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr,
+        $a6:expr, $a7:expr, $a8:expr, $a9:expr, $a10:expr, $a11:expr) => {
         concat!(
             "vmovups {b0}, [", $b0, "]\n",
             "vmovups {b1}, [", $b1, "]\n",
@@ -203,17 +273,117 @@ macro_rules! step_12x32 {
     };
 }
 
-/// The full 12 x 32 tile, its k loop in assembly, four steps a pass, B's steps `bs` floats
-/// apart (32 in a packed micro-panel; B's row stride when it is read in place), addressed
-/// from one pointer and two stride registers. Compiled, the generic tile clears its 24
-/// accumulators through a 1536-byte `memset` call on the stack each time (1.1–1.5% of a 1024³
-/// or 2048³ call in `perf`, Zen 4); here they start and stay in registers. They are 24 named
-/// variables rather than an array: taken in and out of the assembly as `[[__m512; 2]; 12]`
-/// and wrapped by `map`, the conversion stayed an out-of-line call and the whole ran 5–7%
-/// slower. The arithmetic, and so every bit of the result, is the generic tile's.
+/// The copy of one step's twelve A floats from `$a` to `$d` (assembler address expressions),
+/// for [`full_tile_copy_a`]: eight floats through `{y}` and four through `{x}`.
+#[cfg(not(miri))]
+macro_rules! copy_12 {
+    ($a:literal, $d:literal, $pf:literal) => {
+        concat!(
+            "prefetcht0 [",
+            $pf,
+            "]\n",
+            "prefetcht0 [",
+            $pf,
+            " + 44]\n",
+            "vmovups {y}, [",
+            $a,
+            "]\n",
+            "vmovups [",
+            $d,
+            "], {y}\n",
+            "vmovups {x}, [",
+            $a,
+            " + 32]\n",
+            "vmovups [",
+            $d,
+            " + 32], {x}\n",
+        )
+    };
+}
+
+/// A full 12 x 32 tile whose k loop is the assembly `$template` (see [`step_12x32`]) with the
+/// operands `$ops` and `options($opts)`, around the 24 accumulators it names `{c0_0}` to
+/// `{c11_1}` and the registers `{b0}`, `{b1}` (B's vectors) and `{t0}`, `{t1}` (broadcasts);
+/// then stored to `$c` by `store_tile` with `$st`. The accumulators are 24 named variables
+/// rather than an array: taken in and out of the assembly as `[[__m512; 2]; 12]` and wrapped
+/// by `map`, the conversion stayed an out-of-line call and the whole ran 5–7% slower.
+#[cfg(not(miri))]
+macro_rules! asm_tile_12x32 {
+    ($c:expr, $ldc:expr, $st:expr, [$($template:tt)*], [$($ops:tt)*], [$($opts:tt)*]) => {{
+        super::prefetch_tile::<V16, 12, 2>($c, $ldc);
+        let z = _mm512_setzero_ps();
+        let (mut c0_0, mut c0_1) = (z, z);
+        let (mut c1_0, mut c1_1) = (z, z);
+        let (mut c2_0, mut c2_1) = (z, z);
+        let (mut c3_0, mut c3_1) = (z, z);
+        let (mut c4_0, mut c4_1) = (z, z);
+        let (mut c5_0, mut c5_1) = (z, z);
+        let (mut c6_0, mut c6_1) = (z, z);
+        let (mut c7_0, mut c7_1) = (z, z);
+        let (mut c8_0, mut c8_1) = (z, z);
+        let (mut c9_0, mut c9_1) = (z, z);
+        let (mut c10_0, mut c10_1) = (z, z);
+        let (mut c11_0, mut c11_1) = (z, z);
+        std::arch::asm!(
+            $($template)*
+            $($ops)*
+            b0 = out(zmm_reg) _,
+            b1 = out(zmm_reg) _,
+            t0 = out(zmm_reg) _,
+            t1 = out(zmm_reg) _,
+            c0_0 = inout(zmm_reg) c0_0,
+            c0_1 = inout(zmm_reg) c0_1,
+            c1_0 = inout(zmm_reg) c1_0,
+            c1_1 = inout(zmm_reg) c1_1,
+            c2_0 = inout(zmm_reg) c2_0,
+            c2_1 = inout(zmm_reg) c2_1,
+            c3_0 = inout(zmm_reg) c3_0,
+            c3_1 = inout(zmm_reg) c3_1,
+            c4_0 = inout(zmm_reg) c4_0,
+            c4_1 = inout(zmm_reg) c4_1,
+            c5_0 = inout(zmm_reg) c5_0,
+            c5_1 = inout(zmm_reg) c5_1,
+            c6_0 = inout(zmm_reg) c6_0,
+            c6_1 = inout(zmm_reg) c6_1,
+            c7_0 = inout(zmm_reg) c7_0,
+            c7_1 = inout(zmm_reg) c7_1,
+            c8_0 = inout(zmm_reg) c8_0,
+            c8_1 = inout(zmm_reg) c8_1,
+            c9_0 = inout(zmm_reg) c9_0,
+            c9_1 = inout(zmm_reg) c9_1,
+            c10_0 = inout(zmm_reg) c10_0,
+            c10_1 = inout(zmm_reg) c10_1,
+            c11_0 = inout(zmm_reg) c11_0,
+            c11_1 = inout(zmm_reg) c11_1,
+            options($($opts)*),
+        );
+        let acc = [
+            [V16(c0_0), V16(c0_1)],
+            [V16(c1_0), V16(c1_1)],
+            [V16(c2_0), V16(c2_1)],
+            [V16(c3_0), V16(c3_1)],
+            [V16(c4_0), V16(c4_1)],
+            [V16(c5_0), V16(c5_1)],
+            [V16(c6_0), V16(c6_1)],
+            [V16(c7_0), V16(c7_1)],
+            [V16(c8_0), V16(c8_1)],
+            [V16(c9_0), V16(c9_1)],
+            [V16(c10_0), V16(c10_1)],
+            [V16(c11_0), V16(c11_1)],
+        ];
+        super::store_tile::<V16, 12, 2>(&acc, $c, $ldc, $st);
+    }};
+}
+
+/// The full 12 x 32 tile from a packed A, its k loop in assembly, four steps a pass, B's
+/// steps `bs` floats apart (32 in a packed micro-panel; B's row stride when it is read in
+/// place), addressed from one pointer and two stride registers. Compiled, the generic tile
+/// clears its 24 accumulators through a 1536-byte `memset` call on the stack each time
+/// (1.1–1.5% of a 1024³ or 2048³ call in `perf`, Zen 4); here they start and stay in
+/// registers. The arithmetic, and so every bit of the result, is the generic tile's.
 ///
-/// Never inlined: inlined into [`kernel_strided`], beside [`full_tile_strided`] and the
-/// generic tiles, the calls ran 2–4% slower (A/B within one process, Zen 4, 2026-11-29:
+/// Never inlined (nor are the other assembly tiles): inlined into [`kernel_strided`], beside
+/// the generic tiles, the calls ran 2–4% slower (A/B within one process, Zen 4, 2026-11-29:
 /// 256³ 0.973–0.980, 784x128x512 TN 0.957–0.974 against the tile kept apart, which read
 /// 0.997–0.998 and 0.984–0.996 against the build before the strided kernel).
 ///
@@ -222,7 +392,6 @@ macro_rules! step_12x32 {
 /// NR = 32, A packed (`ars` 1, `acs` 12) and this `bs`.
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn full_tile(
     kc: usize,
     a: *const f32,
@@ -241,113 +410,61 @@ unsafe fn full_tile(
     // SAFETY: the loop reads kc steps of 12 floats from `a` and 32 from `b`, `bs` floats
     // apart, inside the extents of the contract; it writes only registers.
     unsafe {
-        super::prefetch_tile::<V16, 12, 2>(c, ldc);
-        let z = _mm512_setzero_ps();
-        let (mut c0_0, mut c0_1) = (z, z);
-        let (mut c1_0, mut c1_1) = (z, z);
-        let (mut c2_0, mut c2_1) = (z, z);
-        let (mut c3_0, mut c3_1) = (z, z);
-        let (mut c4_0, mut c4_1) = (z, z);
-        let (mut c5_0, mut c5_1) = (z, z);
-        let (mut c6_0, mut c6_1) = (z, z);
-        let (mut c7_0, mut c7_1) = (z, z);
-        let (mut c8_0, mut c8_1) = (z, z);
-        let (mut c9_0, mut c9_1) = (z, z);
-        let (mut c10_0, mut c10_1) = (z, z);
-        let (mut c11_0, mut c11_1) = (z, z);
-        std::arch::asm!(
-            "test {n4}, {n4}",
-            "jz 3f",
-            ".p2align 6",
-            "2:",
-            step_12x32!("{b}", "{b} + 64", "{a} + 0", "{a} + 4", "{a} + 8", "{a} + 12", "{a} + 16", "{a} + 20", "{a} + 24", "{a} + 28", "{a} + 32", "{a} + 36", "{a} + 40", "{a} + 44"),
-            step_12x32!("{b} + {s1}", "{b} + {s1} + 64", "{a} + 48", "{a} + 52", "{a} + 56", "{a} + 60", "{a} + 64", "{a} + 68", "{a} + 72", "{a} + 76", "{a} + 80", "{a} + 84", "{a} + 88", "{a} + 92"),
-            step_12x32!("{b} + {s1}*2", "{b} + {s1}*2 + 64", "{a} + 96", "{a} + 100", "{a} + 104", "{a} + 108", "{a} + 112", "{a} + 116", "{a} + 120", "{a} + 124", "{a} + 128", "{a} + 132", "{a} + 136", "{a} + 140"),
-            step_12x32!("{b} + {s3}", "{b} + {s3} + 64", "{a} + 144", "{a} + 148", "{a} + 152", "{a} + 156", "{a} + 160", "{a} + 164", "{a} + 168", "{a} + 172", "{a} + 176", "{a} + 180", "{a} + 184", "{a} + 188"),
-            "add {a}, 192",
-            "lea {b}, [{b} + {s1}*4]",
-            "dec {n4}",
-            "jnz 2b",
-            "3:",
-            "test {n1}, {n1}",
-            "jz 5f",
-            "4:",
-            step_12x32!("{b}", "{b} + 64", "{a} + 0", "{a} + 4", "{a} + 8", "{a} + 12", "{a} + 16", "{a} + 20", "{a} + 24", "{a} + 28", "{a} + 32", "{a} + 36", "{a} + 40", "{a} + 44"),
-            "add {a}, 48",
-            "add {b}, {s1}",
-            "dec {n1}",
-            "jnz 4b",
-            "5:",
-            a = inout(reg) a => _,
-            b = inout(reg) b => _,
-            s1 = in(reg) bs * 4,
-            s3 = in(reg) bs * 12,
-            n4 = inout(reg) kc / 4 => _,
-            n1 = inout(reg) kc % 4 => _,
-            b0 = out(zmm_reg) _,
-            b1 = out(zmm_reg) _,
-            t0 = out(zmm_reg) _,
-            t1 = out(zmm_reg) _,
-            c0_0 = inout(zmm_reg) c0_0,
-            c0_1 = inout(zmm_reg) c0_1,
-            c1_0 = inout(zmm_reg) c1_0,
-            c1_1 = inout(zmm_reg) c1_1,
-            c2_0 = inout(zmm_reg) c2_0,
-            c2_1 = inout(zmm_reg) c2_1,
-            c3_0 = inout(zmm_reg) c3_0,
-            c3_1 = inout(zmm_reg) c3_1,
-            c4_0 = inout(zmm_reg) c4_0,
-            c4_1 = inout(zmm_reg) c4_1,
-            c5_0 = inout(zmm_reg) c5_0,
-            c5_1 = inout(zmm_reg) c5_1,
-            c6_0 = inout(zmm_reg) c6_0,
-            c6_1 = inout(zmm_reg) c6_1,
-            c7_0 = inout(zmm_reg) c7_0,
-            c7_1 = inout(zmm_reg) c7_1,
-            c8_0 = inout(zmm_reg) c8_0,
-            c8_1 = inout(zmm_reg) c8_1,
-            c9_0 = inout(zmm_reg) c9_0,
-            c9_1 = inout(zmm_reg) c9_1,
-            c10_0 = inout(zmm_reg) c10_0,
-            c10_1 = inout(zmm_reg) c10_1,
-            c11_0 = inout(zmm_reg) c11_0,
-            c11_1 = inout(zmm_reg) c11_1,
-            options(nostack, readonly),
-        );
-        let acc = [
-            [V16(c0_0), V16(c0_1)],
-            [V16(c1_0), V16(c1_1)],
-            [V16(c2_0), V16(c2_1)],
-            [V16(c3_0), V16(c3_1)],
-            [V16(c4_0), V16(c4_1)],
-            [V16(c5_0), V16(c5_1)],
-            [V16(c6_0), V16(c6_1)],
-            [V16(c7_0), V16(c7_1)],
-            [V16(c8_0), V16(c8_1)],
-            [V16(c9_0), V16(c9_1)],
-            [V16(c10_0), V16(c10_1)],
-            [V16(c11_0), V16(c11_1)],
-        ];
-        super::store_tile::<V16, 12, 2>(&acc, c, ldc, st);
+        asm_tile_12x32!(
+            c,
+            ldc,
+            st,
+            [
+                "test {n4}, {n4}",
+                "jz 3f",
+                ".p2align 6",
+                "2:",
+                step_12x32!(contiguous "{a}", "{b}", "{b} + 64"),
+                step_12x32!(contiguous "{a} + 48", "{b} + {s1}", "{b} + {s1} + 64"),
+                step_12x32!(contiguous "{a} + 96", "{b} + {s1}*2", "{b} + {s1}*2 + 64"),
+                step_12x32!(contiguous "{a} + 144", "{b} + {s3}", "{b} + {s3} + 64"),
+                "add {a}, 192",
+                "lea {b}, [{b} + {s1}*4]",
+                "dec {n4}",
+                "jnz 2b",
+                "3:",
+                "test {n1}, {n1}",
+                "jz 5f",
+                "4:",
+                step_12x32!(contiguous "{a}", "{b}", "{b} + 64"),
+                "add {a}, 48",
+                "add {b}, {s1}",
+                "dec {n1}",
+                "jnz 4b",
+                "5:",
+            ],
+            [
+                a = inout(reg) a => _,
+                b = inout(reg) b => _,
+                s1 = in(reg) bs * 4,
+                s3 = in(reg) bs * 12,
+                n4 = inout(reg) kc / 4 => _,
+                n1 = inout(reg) kc % 4 => _,
+            ],
+            [nostack, readonly]
+        )
     }
 }
 
-/// [`full_tile`] for an A read through strides: its element (row i, step p) at
-/// `a + i·ars + p·acs`, which reads A in place (`ars` 1 and `acs` its row stride when it is
-/// stored transposed; its row stride and 1 when not). The twelve rows are addressed from
+/// [`full_tile`] for A read in place by rows: its element (row i, step p) at
+/// `a + i·ars + p`, as A is stored when not transposed. The twelve rows are addressed from
 /// three pointers (rows 0, 3 and 6) and two index registers (`ars` and `3·ars`, in bytes),
-/// each pointer stepping `acs` a step. The arithmetic, and so every bit of the result, is the
-/// generic tile's. Never inlined, as [`full_tile`].
+/// the four steps of a pass at fixed offsets. The arithmetic, and so every bit of the result,
+/// is the generic tile's.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12,
-/// NR = 32 and these strides.
+/// NR = 32, A at (`ars`, 1) and this `bs`.
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn full_tile_strided(
+unsafe fn full_tile_rows(
     kc: usize,
-    (a, ars, acs): (*const f32, usize, usize),
+    (a, ars): (*const f32, usize),
     b: *const f32,
     bs: usize,
     c: *mut f32,
@@ -357,119 +474,150 @@ unsafe fn full_tile_strided(
     #[cfg(miri)]
     // SAFETY: forwarded contract (Miri cannot run assembly).
     unsafe {
-        super::tile::<V16, 12, 2>(kc, (a, ars, acs), b, bs, c, ldc, st)
+        super::tile::<V16, 12, 2>(kc, (a, ars, 1), b, bs, c, ldc, st)
     }
     #[cfg(not(miri))]
-    // SAFETY: the loop reads kc steps of the 12 A floats at `a + i·ars` (i < 12) and of 32 B
-    // floats, A's steps `acs` apart and B's `bs`, inside the extents of the contract; it writes
-    // only registers.
+    // SAFETY: the loop reads kc consecutive floats from each of the 12 rows of A at
+    // `a + i·ars` and kc steps of 32 B floats `bs` apart, inside the extents of the contract;
+    // it writes only registers.
     unsafe {
-        super::prefetch_tile::<V16, 12, 2>(c, ldc);
-        let z = _mm512_setzero_ps();
-        let (mut c0_0, mut c0_1) = (z, z);
-        let (mut c1_0, mut c1_1) = (z, z);
-        let (mut c2_0, mut c2_1) = (z, z);
-        let (mut c3_0, mut c3_1) = (z, z);
-        let (mut c4_0, mut c4_1) = (z, z);
-        let (mut c5_0, mut c5_1) = (z, z);
-        let (mut c6_0, mut c6_1) = (z, z);
-        let (mut c7_0, mut c7_1) = (z, z);
-        let (mut c8_0, mut c8_1) = (z, z);
-        let (mut c9_0, mut c9_1) = (z, z);
-        let (mut c10_0, mut c10_1) = (z, z);
-        let (mut c11_0, mut c11_1) = (z, z);
-        std::arch::asm!(
-            "test {n4}, {n4}",
-            "jz 3f",
-            ".p2align 6",
-            "2:",
-            step_12x32!("{b}", "{b} + 64", "{a0}", "{a0} + {l}", "{a0} + {l}*2", "{a3}", "{a0} + {l}*4", "{a3} + {l}*2", "{a6}", "{a3} + {l}*4", "{a0} + {l}*8", "{a6} + {l3}", "{a6} + {l}*4", "{a3} + {l}*8"),
-            "add {a0}, {acs}",
-            "add {a3}, {acs}",
-            "add {a6}, {acs}",
-            step_12x32!("{b} + {s1}", "{b} + {s1} + 64", "{a0}", "{a0} + {l}", "{a0} + {l}*2", "{a3}", "{a0} + {l}*4", "{a3} + {l}*2", "{a6}", "{a3} + {l}*4", "{a0} + {l}*8", "{a6} + {l3}", "{a6} + {l}*4", "{a3} + {l}*8"),
-            "add {a0}, {acs}",
-            "add {a3}, {acs}",
-            "add {a6}, {acs}",
-            step_12x32!("{b} + {s1}*2", "{b} + {s1}*2 + 64", "{a0}", "{a0} + {l}", "{a0} + {l}*2", "{a3}", "{a0} + {l}*4", "{a3} + {l}*2", "{a6}", "{a3} + {l}*4", "{a0} + {l}*8", "{a6} + {l3}", "{a6} + {l}*4", "{a3} + {l}*8"),
-            "add {a0}, {acs}",
-            "add {a3}, {acs}",
-            "add {a6}, {acs}",
-            step_12x32!("{b} + {s3}", "{b} + {s3} + 64", "{a0}", "{a0} + {l}", "{a0} + {l}*2", "{a3}", "{a0} + {l}*4", "{a3} + {l}*2", "{a6}", "{a3} + {l}*4", "{a0} + {l}*8", "{a6} + {l3}", "{a6} + {l}*4", "{a3} + {l}*8"),
-            "add {a0}, {acs}",
-            "add {a3}, {acs}",
-            "add {a6}, {acs}",
-            "lea {b}, [{b} + {s1}*4]",
-            "dec {n4}",
-            "jnz 2b",
-            "3:",
-            "test {n1}, {n1}",
-            "jz 5f",
-            "4:",
-            step_12x32!("{b}", "{b} + 64", "{a0}", "{a0} + {l}", "{a0} + {l}*2", "{a3}", "{a0} + {l}*4", "{a3} + {l}*2", "{a6}", "{a3} + {l}*4", "{a0} + {l}*8", "{a6} + {l3}", "{a6} + {l}*4", "{a3} + {l}*8"),
-            "add {a0}, {acs}",
-            "add {a3}, {acs}",
-            "add {a6}, {acs}",
-            "add {b}, {s1}",
-            "dec {n1}",
-            "jnz 4b",
-            "5:",
-            a0 = inout(reg) a => _,
-            a3 = inout(reg) a.wrapping_add(3 * ars) => _,
-            a6 = inout(reg) a.wrapping_add(6 * ars) => _,
-            l = in(reg) ars * 4,
-            l3 = in(reg) ars * 12,
-            acs = in(reg) acs * 4,
-            b = inout(reg) b => _,
-            s1 = in(reg) bs * 4,
-            s3 = in(reg) bs * 12,
-            n4 = inout(reg) kc / 4 => _,
-            n1 = inout(reg) kc % 4 => _,
-            b0 = out(zmm_reg) _,
-            b1 = out(zmm_reg) _,
-            t0 = out(zmm_reg) _,
-            t1 = out(zmm_reg) _,
-            c0_0 = inout(zmm_reg) c0_0,
-            c0_1 = inout(zmm_reg) c0_1,
-            c1_0 = inout(zmm_reg) c1_0,
-            c1_1 = inout(zmm_reg) c1_1,
-            c2_0 = inout(zmm_reg) c2_0,
-            c2_1 = inout(zmm_reg) c2_1,
-            c3_0 = inout(zmm_reg) c3_0,
-            c3_1 = inout(zmm_reg) c3_1,
-            c4_0 = inout(zmm_reg) c4_0,
-            c4_1 = inout(zmm_reg) c4_1,
-            c5_0 = inout(zmm_reg) c5_0,
-            c5_1 = inout(zmm_reg) c5_1,
-            c6_0 = inout(zmm_reg) c6_0,
-            c6_1 = inout(zmm_reg) c6_1,
-            c7_0 = inout(zmm_reg) c7_0,
-            c7_1 = inout(zmm_reg) c7_1,
-            c8_0 = inout(zmm_reg) c8_0,
-            c8_1 = inout(zmm_reg) c8_1,
-            c9_0 = inout(zmm_reg) c9_0,
-            c9_1 = inout(zmm_reg) c9_1,
-            c10_0 = inout(zmm_reg) c10_0,
-            c10_1 = inout(zmm_reg) c10_1,
-            c11_0 = inout(zmm_reg) c11_0,
-            c11_1 = inout(zmm_reg) c11_1,
-            options(nostack, readonly),
-        );
-        let acc = [
-            [V16(c0_0), V16(c0_1)],
-            [V16(c1_0), V16(c1_1)],
-            [V16(c2_0), V16(c2_1)],
-            [V16(c3_0), V16(c3_1)],
-            [V16(c4_0), V16(c4_1)],
-            [V16(c5_0), V16(c5_1)],
-            [V16(c6_0), V16(c6_1)],
-            [V16(c7_0), V16(c7_1)],
-            [V16(c8_0), V16(c8_1)],
-            [V16(c9_0), V16(c9_1)],
-            [V16(c10_0), V16(c10_1)],
-            [V16(c11_0), V16(c11_1)],
-        ];
-        super::store_tile::<V16, 12, 2>(&acc, c, ldc, st);
+        asm_tile_12x32!(
+            c,
+            ldc,
+            st,
+            [
+                "test {n4}, {n4}",
+                "jz 3f",
+                ".p2align 6",
+                "2:",
+                step_12x32!(rows "0", "{b}", "{b} + 64"),
+                step_12x32!(rows "4", "{b} + {s1}", "{b} + {s1} + 64"),
+                step_12x32!(rows "8", "{b} + {s1}*2", "{b} + {s1}*2 + 64"),
+                step_12x32!(rows "12", "{b} + {s3}", "{b} + {s3} + 64"),
+                "add {a0}, 16",
+                "add {a3}, 16",
+                "add {a6}, 16",
+                "lea {b}, [{b} + {s1}*4]",
+                "dec {n4}",
+                "jnz 2b",
+                "3:",
+                "test {n1}, {n1}",
+                "jz 5f",
+                "4:",
+                step_12x32!(rows "0", "{b}", "{b} + 64"),
+                "add {a0}, 4",
+                "add {a3}, 4",
+                "add {a6}, 4",
+                "add {b}, {s1}",
+                "dec {n1}",
+                "jnz 4b",
+                "5:",
+            ],
+            [
+                a0 = inout(reg) a => _,
+                a3 = inout(reg) a.wrapping_add(3 * ars) => _,
+                a6 = inout(reg) a.wrapping_add(6 * ars) => _,
+                l = in(reg) ars * 4,
+                l3 = in(reg) ars * 12,
+                b = inout(reg) b => _,
+                s1 = in(reg) bs * 4,
+                s3 = in(reg) bs * 12,
+                n4 = inout(reg) kc / 4 => _,
+                n1 = inout(reg) kc % 4 => _,
+            ],
+            [nostack, readonly]
+        )
+    }
+}
+
+/// [`full_tile`] for A stored transposed, read in place (its twelve floats of a step
+/// contiguous, the steps `acs` floats apart) and copied as it goes into `pa` as a packed
+/// micro-panel (twelve floats a step), which the tiles to its right then read: the copy rides
+/// on the load ports of a loop that waits on its multiply-adds, where packing the block
+/// before it cost a pass of its own. The arithmetic, and so every bit of the result, is the
+/// generic tile's.
+///
+/// # Safety
+/// The CPU supports AVX-512F; the pointer contract of [`tile`](super::tile) holds for MR = 12,
+/// NR = 32, A at (1, `acs`) and this `bs`; `pa` is valid for `12 * kc` floats that nothing
+/// else reads or writes during the call.
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn full_tile_copy_a(
+    kc: usize,
+    (a, acs): (*const f32, usize),
+    b: *const f32,
+    bs: usize,
+    pa: *mut f32,
+    c: *mut f32,
+    ldc: usize,
+    st: Store,
+) {
+    #[cfg(miri)]
+    // SAFETY: forwarded contract (Miri cannot run assembly).
+    unsafe {
+        super::copy_a::<12>(12, kc, (a, 1, acs), pa);
+        super::tile::<V16, 12, 2>(kc, (pa, 1, 12), b, bs, c, ldc, st)
+    }
+    #[cfg(not(miri))]
+    // SAFETY: the loop reads kc steps of 12 floats from `a`, `acs` floats apart, and of 32 B
+    // floats `bs` apart, and writes kc steps of 12 floats to `pa`, inside the extents of the
+    // contract.
+    unsafe {
+        asm_tile_12x32!(
+            c,
+            ldc,
+            st,
+            [
+                "test {n4}, {n4}",
+                "jz 3f",
+                ".p2align 6",
+                "2:",
+                copy_12!("{a}", "{d}", "{pf}"),
+                step_12x32!(contiguous "{a}", "{b}", "{b} + 64"),
+                copy_12!("{a} + {sa}", "{d} + 48", "{pf} + {sa}"),
+                step_12x32!(contiguous "{a} + {sa}", "{b} + {s1}", "{b} + {s1} + 64"),
+                copy_12!("{a} + {sa}*2", "{d} + 96", "{pf} + {sa}*2"),
+                step_12x32!(contiguous "{a} + {sa}*2", "{b} + {s1}*2", "{b} + {s1}*2 + 64"),
+                copy_12!("{a} + {sa3}", "{d} + 144", "{pf} + {sa3}"),
+                step_12x32!(contiguous "{a} + {sa3}", "{b} + {s3}", "{b} + {s3} + 64"),
+                "lea {a}, [{a} + {sa}*4]",
+                "lea {pf}, [{pf} + {sa}*4]",
+                "add {d}, 192",
+                "lea {b}, [{b} + {s1}*4]",
+                "dec {n4}",
+                "jnz 2b",
+                "3:",
+                "test {n1}, {n1}",
+                "jz 5f",
+                "4:",
+                copy_12!("{a}", "{d}", "{pf}"),
+                step_12x32!(contiguous "{a}", "{b}", "{b} + 64"),
+                "add {a}, {sa}",
+                "add {pf}, {sa}",
+                "add {d}, 48",
+                "add {b}, {s1}",
+                "dec {n1}",
+                "jnz 4b",
+                "5:",
+            ],
+            [
+                a = inout(reg) a => _,
+                pf = inout(reg) a.wrapping_add(COPY_A_PREFETCH_STEPS * acs) => _,
+                sa = in(reg) acs * 4,
+                sa3 = in(reg) acs * 12,
+                d = inout(reg) pa => _,
+                b = inout(reg) b => _,
+                s1 = in(reg) bs * 4,
+                s3 = in(reg) bs * 12,
+                n4 = inout(reg) kc / 4 => _,
+                n1 = inout(reg) kc % 4 => _,
+                y = out(ymm_reg) _,
+                x = out(xmm_reg) _,
+            ],
+            [nostack]
+        )
     }
 }
 
@@ -497,3 +645,6 @@ pub(crate) unsafe fn fma_probe(iters: usize) -> f32 {
     unsafe { _mm512_storeu_ps(out.as_mut_ptr(), s) };
     out.iter().sum()
 }
+
+/// Steps ahead of the k loop at which [`full_tile_copy_a`] fetches A.
+const COPY_A_PREFETCH_STEPS: usize = 16;

@@ -461,7 +461,9 @@ pub(crate) fn microkernel(isa: Isa) -> Microkernel {
 /// times a B whose steps are `bs` floats apart (NR floats at each; `ceil(w / lanes)` vectors
 /// of them at a right-edge tile), into the first `h` rows and `ceil(w / lanes)` vectors of
 /// columns of the tile at `c` (see [`Microkernel`]). It reads A or B, or both, in place: A
-/// packed is `ars` 1 and `acs` MR, B packed is `bs` NR.
+/// packed is `ars` 1 and `acs` MR, B packed is `bs` NR. With `pa` not null, it also copies
+/// the `h` rows of A it reads into `pa` as a packed micro-panel (MR floats a step), for the
+/// tiles to its right.
 pub(crate) type StridedKernel = unsafe fn(
     h: usize,
     w: usize,
@@ -469,10 +471,39 @@ pub(crate) type StridedKernel = unsafe fn(
     a: (*const f32, usize, usize),
     b: *const f32,
     bs: usize,
+    pa: *mut f32,
     c: *mut f32,
     ldc: usize,
     st: Store,
 );
+
+/// Copies `h` rows (at most MR) of `kc` steps of an A laid out as [`tile`] reads it into
+/// `pa` as a packed micro-panel: MR floats a step, rows past `h` zero.
+///
+/// # Safety
+/// `a` holds the `h x kc` elements; `pa` is valid for `MR * kc` floats and overlaps nothing
+/// `a` reads.
+#[inline(always)]
+pub(crate) unsafe fn copy_a<const MR: usize>(
+    h: usize,
+    kc: usize,
+    (a, ars, acs): (*const f32, usize, usize),
+    pa: *mut f32,
+) {
+    // SAFETY: every access below stays inside the extents stated in the contract above.
+    unsafe {
+        for p in 0..kc {
+            for i in 0..MR {
+                let v = if i < h {
+                    *a.add(i * ars + p * acs)
+                } else {
+                    0.0
+                };
+                *pa.add(p * MR + i) = v;
+            }
+        }
+    }
+}
 
 /// The path's [`StridedKernel`], if it has one: only AVX-512's, where reading B or A in place
 /// was measured to pay (see `IN_PLACE_B_MAX_BYTES` and `IN_PLACE_A_MAX_COLS`).
