@@ -574,6 +574,9 @@ fn sgemm_threads_give_serial_bits() {
         (Transpose::Yes, Transpose::Yes, 1003, 7, 301),
         (Transpose::No, Transpose::Yes, 701, 515, 9), // the small-depth path, split by rows
         (Transpose::Yes, Transpose::No, 701, 515, 16),
+        // Split by rows with A and B read in place, nothing shared (AVX-512), with an edge.
+        (Transpose::No, Transpose::No, 301, 257, 255),
+        (Transpose::No, Transpose::No, 250, 37, 300),
         // Several depth blocks on each thread, split by rows and by columns.
         (Transpose::No, Transpose::No, 520, 515, 530),
         (Transpose::No, Transpose::Yes, 300, 700, 600),

@@ -13,13 +13,17 @@
 //! depth blocks each, one fork-join a phase, so that the shared operand stays in L3. Blocks
 //! fall on multiples of MR (rows) or NR (columns) and every depth block is the serial one, so
 //! the result is bit-identical to a serial run.
+//!
+//! Where a block of rows would read both A and B in place, nothing is packed and nothing is
+//! shared: the blocks run the serial loops side by side (`Gemm::rows_in_place`).
 
 use super::kernel::{Microkernel, StridedKernel};
 use super::pack::{PACK, pack_panels};
 use super::params::{
-    BlockSizes, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP, SHARED_PHASE_BYTES,
+    BlockSizes, IN_PLACE_B_MAX_BYTES, IN_PLACE_SPLIT_BLOCKS_PER_THREAD, PARALLEL_BLOCKS_PER_THREAD,
+    SHARED_PACK_GROUP, SHARED_PHASE_BYTES,
 };
-use super::{Gemm, Transpose};
+use super::{AMode, Gemm, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -126,6 +130,10 @@ impl Gemm<'_> {
     ) {
         let (m, n, k) = (self.m, self.n, self.k);
         let by_rows = m >= n;
+        // SAFETY: forwarded contract.
+        if by_rows && unsafe { self.rows_in_place(bs, kern, threads, strided) } {
+            return;
+        }
         let (len, unit) = if by_rows { (m, bs.mr) } else { (n, bs.nr) };
         // The shared operand's tiles run across the other dimension of C.
         let (s_len, s_width) = if by_rows { (n, bs.nr) } else { (m, bs.mr) };
@@ -195,6 +203,54 @@ impl Gemm<'_> {
             }
         }
         PACK.with_borrow_mut(|(a, b)| *(if by_rows { b } else { a }) = scratch);
+    }
+
+    /// All of C in blocks of rows on rayon's threads, each block by the serial loops, when
+    /// they read both A and B in place for a block (see [`Gemm::a_mode`] and
+    /// [`Gemm::pack_b`]): nothing is packed, so nothing is shared and the threads never wait
+    /// on one another, where the shared-operand split packs B once and has every block wait
+    /// for its panels. `IN_PLACE_SPLIT_BLOCKS_PER_THREAD` blocks a thread, cut at multiples of
+    /// MR rows, so every element is computed as on one thread. Returns whether it ran.
+    ///
+    /// # Safety
+    /// As for [`Gemm::run`]; `strided` is the path's own.
+    unsafe fn rows_in_place(
+        &self,
+        bs: BlockSizes,
+        kern: Microkernel,
+        threads: usize,
+        strided: Option<StridedKernel>,
+    ) -> bool {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let kc = super::depth_step(k, bs);
+        let units = m.div_ceil(bs.mr);
+        let parts = (threads * IN_PLACE_SPLIT_BLOCKS_PER_THREAD).min(units);
+        // Block t covers units `t * units / parts ..`: sizes differ by at most one unit.
+        let range =
+            |t: usize| (t * units / parts * bs.mr).min(m)..((t + 1) * units / parts * bs.mr).min(m);
+        // B's rows of a depth block, counted once for each block of MC rows of C, as
+        // `pack_b` counts them on one thread, for all of C.
+        let b_bytes = m.div_ceil(bs.mc) * kc * self.ldb * size_of::<f32>();
+        let in_place = matches!(self.a_mode(strided, kc, bs.nc.min(n)), AMode::InPlace(_))
+            && self.tb == Transpose::No
+            && b_bytes <= IN_PLACE_B_MAX_BYTES;
+        if !in_place {
+            return false;
+        }
+        (0..parts).into_par_iter().with_max_len(1).for_each(|t| {
+            let rows = range(t);
+            let block = Gemm {
+                m: rows.len(),
+                a: &self.a[rows.start * self.lda..],
+                // SAFETY: row rows.start of C is inside the matrix `run`'s contract promises.
+                c: unsafe { self.c.add(rows.start * self.ldc) },
+                ..*self
+            };
+            // SAFETY: disjoint row blocks of C; the block's A and C are the rows `rows` of
+            // the problem's, and B and the rest are the problem's own.
+            unsafe { block.serial(bs, kern, strided) };
+        });
+        true
     }
 
     /// Rows `rows` of C, columns `jc..jc + nc`, against depth blocks `depth` of the shared
@@ -267,8 +323,8 @@ impl Gemm<'_> {
                         for ic in (0..m).step_by(bs.mc) {
                             let mc = bs.mc.min(m - ic);
                             let a = &ap[ic * kc..];
-                            let reads = (Some(a), &*bp, None, in_place);
-                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), reads);
+                            let a = super::ABlock::Packed(a);
+                            self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, in_place);
                         }
                     }
                 }

@@ -130,6 +130,10 @@ pub const PARALLEL_MIN_FLOPS: usize = if cfg!(miri) { 0 } else { 4_000_000 };
 /// core stalls loses less at the end of each phase.
 pub const PARALLEL_BLOCKS_PER_THREAD: usize = 32;
 
+/// Blocks of rows of C per thread when sgemm splits over rayon's threads with A and B both
+/// read in place (see `Gemm::rows_in_place`).
+pub const IN_PLACE_SPLIT_BLOCKS_PER_THREAD: usize = 4;
+
 /// Micro-panels of the shared packed operand claimed and packed at a time by one thread in a
 /// parallel sgemm (four NR panels of B span 64 to 128 floats of each of its rows).
 pub const SHARED_PACK_GROUP: usize = 4;
