@@ -43,7 +43,8 @@ fn sgemm_paths_on_small_shapes() {
     // small-depth product), k <= 16 the small-depth path (with 6-, 4-, 2- and 1-row tiles and
     // single columns), the rest the packed path with partial edge tiles: of one vector, through
     // a local copy (20 columns on AVX2 and 36 on AVX-512) or straight into C (24 on AVX2, 48 on
-    // AVX-512), and of two through a copy (20 on AVX-512).
+    // AVX-512), and of two through a copy (20 on AVX-512). On AVX-512, A not transposed is
+    // read in place, and A transposed copied by the first tiles (13 rows: one whole tile).
     let dims = [
         (0, 3, 2),
         (2, 5, 3),
@@ -56,6 +57,9 @@ fn sgemm_paths_on_small_shapes() {
         (7, 24, 18),
         (5, 36, 17),
         (5, 48, 17),
+        // More rows than columns: with two or more threads, the split by rows with A and B
+        // read in place (AVX-512), or the shared packed B.
+        (25, 20, 18),
     ];
     for &(m, n, k) in &dims {
         for (ta, tb) in [
