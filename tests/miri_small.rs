@@ -126,24 +126,31 @@ fn sgemm_parallel_on_small_shapes() {
         .num_threads(2)
         .build()
         .unwrap();
-    // By rows (m >= n; B shared, several groups of panels) and by columns (A shared), each
-    // with two depth blocks.
+    // By rows (m >= n; B shared, several groups of panels; on AVX-512 with A not transposed,
+    // blocks of rows reading A and B in place) and by columns (A shared), each with two
+    // depth blocks.
     let k = kernels::isa().block_sizes().kc + 4;
-    for &(m, n, k) in &[(40, 36, k), (12, 40, k)] {
+    let shapes = [
+        (Transpose::No, 40, 36, k),
+        (Transpose::Yes, 40, 36, k),
+        (Transpose::No, 12, 40, k),
+    ];
+    for &(ta, m, n, k) in &shapes {
         let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect() };
         let (a, b) = (draw(m * k), draw(k * n));
+        let lda = if ta == Transpose::No { k } else { m };
         let [fast, slow] = [kernels::sgemm, naive::sgemm].map(|gemm| {
             let mut c = vec![f32::NAN; m * n];
             pool.install(|| {
                 gemm(
-                    Transpose::No,
+                    ta,
                     Transpose::No,
                     m,
                     n,
                     k,
                     1.0,
                     &a,
-                    k,
+                    lda,
                     &b,
                     n,
                     0.0,
@@ -153,7 +160,7 @@ fn sgemm_parallel_on_small_shapes() {
             });
             c
         });
-        close(&fast, &slow, &format!("parallel sgemm {m}x{n}x{k}"));
+        close(&fast, &slow, &format!("parallel sgemm {ta:?} {m}x{n}x{k}"));
     }
 }
 
