@@ -101,8 +101,9 @@ pub const IN_PLACE_B_MAX_BYTES: usize = 2 << 20;
 /// 1.021, 128x784x512 1.011, 784³ 0.996, 384³ 1.004; deeper or wider: 1000³ 0.969,
 /// 1000x1000x512 0.990, 512x1000x512 0.990, 1000x512x1000 0.988, 512x512x1000 1.012. On two
 /// threads (row blocks): 256³ 1.021, 512³ 1.020. With A transposed, where a tile's twelve
-/// floats of a step are contiguous but the steps `lda` apart, it measured slower
-/// (784x128x512 TN 0.979), so that packs.
+/// floats of a step are contiguous but the steps `lda` apart, reading it in place for every
+/// tile measured slower (784x128x512 TN 0.979); there the first micro-panel of B's tiles read
+/// it in place and copy it for the others (see `Gemm::a_mode`).
 pub const IN_PLACE_A_MAX_DEPTH: usize = 800;
 
 /// See [`IN_PLACE_A_MAX_DEPTH`]: the widest panel of B (columns of C) for which A is read in
@@ -131,7 +132,14 @@ pub const PARALLEL_MIN_FLOPS: usize = if cfg!(miri) { 0 } else { 4_000_000 };
 pub const PARALLEL_BLOCKS_PER_THREAD: usize = 32;
 
 /// Blocks of rows of C per thread when sgemm splits over rayon's threads with A and B both
-/// read in place (see `Gemm::rows_in_place`).
+/// read in place (see `Gemm::rows_in_place`), which it does where one thread would read B in
+/// place for all of C (`IN_PLACE_B_MAX_BYTES`). A/B within one process against the shared
+/// packed B (Zen 4, two threads, 2026-11-29): 256³ 1.114–1.139, 384³ 1.099–1.272,
+/// 300x200x100 1.039–1.062. Per thread, at 256³ and 512³: one block 0.909 and 0.799 (a
+/// thread woken late leaves the other idle), two 1.111–1.122 and 1.012–1.038, four
+/// 1.123–1.125 and 1.001–1.014, eight 1.132 and 1.026. With the split allowed up to 4 MB of B
+/// by that count, 448³ read 1.226 but 512³ (3 MB) 1.106, 0.963 and 0.970 in three runs, so
+/// it keeps to the one-thread limit.
 pub const IN_PLACE_SPLIT_BLOCKS_PER_THREAD: usize = 4;
 
 /// Micro-panels of the shared packed operand claimed and packed at a time by one thread in a
