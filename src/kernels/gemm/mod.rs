@@ -297,14 +297,7 @@ impl Gemm<'_> {
         (p0, kc): (usize, usize),
         strided: Option<StridedKernel>,
     ) -> Option<StridedKernel> {
-        let fits = self
-            .m
-            .div_ceil(bs.mc)
-            .saturating_mul(kc)
-            .saturating_mul(self.ldb)
-            .saturating_mul(size_of::<f32>())
-            <= IN_PLACE_B_MAX_BYTES;
-        let in_place = strided.filter(|_| fits && self.tb == Transpose::No);
+        let in_place = self.b_in_place(bs, kc, strided);
         let depth = (p0, kc);
         if in_place.is_none() {
             let b_depth = self.tb == Transpose::Yes;
@@ -323,6 +316,25 @@ impl Gemm<'_> {
             );
         }
         in_place
+    }
+
+    /// The path's strided kernel if the tiles should read B in place for a depth block of
+    /// `kc` (see [`Gemm::pack_b`]): B not transposed, and its rows of the block, counted once
+    /// for each block of MC rows of C, at most [`IN_PLACE_B_MAX_BYTES`].
+    fn b_in_place(
+        &self,
+        bs: BlockSizes,
+        kc: usize,
+        strided: Option<StridedKernel>,
+    ) -> Option<StridedKernel> {
+        let fits = self
+            .m
+            .div_ceil(bs.mc)
+            .saturating_mul(kc)
+            .saturating_mul(self.ldb)
+            .saturating_mul(size_of::<f32>())
+            <= IN_PLACE_B_MAX_BYTES;
+        strided.filter(|_| fits && self.tb == Transpose::No)
     }
 
     /// Loops 3..1 for the rows `rows` of C against one packed `kc x nc` panel of B (or, with

@@ -20,8 +20,8 @@
 use super::kernel::{Microkernel, StridedKernel};
 use super::pack::{PACK, pack_panels};
 use super::params::{
-    BlockSizes, IN_PLACE_B_MAX_BYTES, IN_PLACE_SPLIT_BLOCKS_PER_THREAD, PARALLEL_BLOCKS_PER_THREAD,
-    SHARED_PACK_GROUP, SHARED_PHASE_BYTES,
+    BlockSizes, IN_PLACE_SPLIT_BLOCKS_PER_THREAD, PARALLEL_BLOCKS_PER_THREAD, SHARED_PACK_GROUP,
+    SHARED_PHASE_BYTES,
 };
 use super::{AMode, Gemm, Transpose};
 use rayon::prelude::*;
@@ -167,10 +167,7 @@ impl Gemm<'_> {
                 .collect(),
             groups,
         };
-        // Block t covers units `t * units / parts ..`: sizes differ by at most one unit.
-        let range = |t: usize| {
-            (t * units / parts * unit).min(len)..((t + 1) * units / parts * unit).min(len)
-        };
+        let range = |t: usize| balanced(t, parts, units, unit, len);
         let col_panels = if by_rows { n.div_ceil(bs.nc) } else { 1 };
         for jp in 0..col_panels {
             let jc = jp * bs.nc;
@@ -223,20 +220,16 @@ impl Gemm<'_> {
     ) -> bool {
         let (m, n, k) = (self.m, self.n, self.k);
         let kc = super::depth_step(k, bs);
-        let units = m.div_ceil(bs.mr);
-        let parts = (threads * IN_PLACE_SPLIT_BLOCKS_PER_THREAD).min(units);
-        // Block t covers units `t * units / parts ..`: sizes differ by at most one unit.
-        let range =
-            |t: usize| (t * units / parts * bs.mr).min(m)..((t + 1) * units / parts * bs.mr).min(m);
-        // B's rows of a depth block, counted once for each block of MC rows of C, as
-        // `pack_b` counts them on one thread, for all of C.
-        let b_bytes = m.div_ceil(bs.mc) * kc * self.ldb * size_of::<f32>();
+        // B's rows counted for all of C, as one thread would read them: every block reads
+        // them in place then.
         let in_place = matches!(self.a_mode(strided, kc, bs.nc.min(n)), AMode::InPlace(_))
-            && self.tb == Transpose::No
-            && b_bytes <= IN_PLACE_B_MAX_BYTES;
+            && self.b_in_place(bs, kc, strided).is_some();
         if !in_place {
             return false;
         }
+        let units = m.div_ceil(bs.mr);
+        let parts = (threads * IN_PLACE_SPLIT_BLOCKS_PER_THREAD).min(units);
+        let range = |t: usize| balanced(t, parts, units, bs.mr, m);
         (0..parts).into_par_iter().with_max_len(1).for_each(|t| {
             let rows = range(t);
             let block = Gemm {
@@ -331,4 +324,10 @@ impl Gemm<'_> {
             }
         });
     }
+}
+
+/// Block `t` of `parts` over `units` units of `unit` rows or columns (at most `len`): units
+/// `t * units / parts ..`, so sizes differ by at most one unit.
+fn balanced(t: usize, parts: usize, units: usize, unit: usize, len: usize) -> Range<usize> {
+    (t * units / parts * unit).min(len)..((t + 1) * units / parts * unit).min(len)
 }
