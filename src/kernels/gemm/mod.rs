@@ -358,33 +358,43 @@ impl Gemm<'_> {
         abuf: &mut pack::Scratch,
         b_in_place: Option<StridedKernel>,
     ) {
-        let a_depth = self.ta == Transpose::No;
         let mode = self.a_mode(strided, kc, nc);
         // LOOP 3: blocks of MC rows.
         for ic in rows.clone().step_by(bs.mc) {
             let mc = bs.mc.min(rows.end - ic);
+            let (rows_a, depth) = ((ic, mc), (p0, kc));
             let a = match mode {
                 AMode::InPlace(sk) => ABlock::InPlace(sk),
-                AMode::Packed | AMode::Copied(_) => {
-                    let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
-                    // Copied: the first tiles copy the whole micro-panels; pack the rest.
-                    let from = match mode {
-                        AMode::Copied(_) => mc / bs.mr * bs.mr,
-                        _ => 0,
-                    };
-                    if from < mc {
-                        let (dst, tiles) = (&mut ap[from * kc..], (ic + from, mc - from));
-                        pack_panels(dst, self.a, self.lda, a_depth, tiles, (p0, kc), bs.mr);
-                    }
-                    match mode {
-                        AMode::Copied(sk) => ABlock::CopiedFirst(ap, sk),
-                        _ => ABlock::Packed(ap),
-                    }
+                AMode::Packed => ABlock::Packed(self.pack_a(bs, abuf, rows_a, depth, 0)),
+                // The first tiles copy the whole micro-panels; only the rest is packed here.
+                AMode::Copied(sk) => {
+                    let ap = self.pack_a(bs, abuf, rows_a, depth, mc / bs.mr * bs.mr);
+                    ABlock::CopiedFirst(ap, sk)
                 }
             };
             // SAFETY: forwarded contract; `a` is as `tiles` requires.
             unsafe { self.tiles(bs, kern, (ic, mc), (jc, nc), (p0, kc), a, bp, b_in_place) };
         }
+    }
+
+    /// The packed-block buffer for A's rows `ic..ic + mc` at depth p0, with the rows from
+    /// `ic + from` packed into it (the rows before, whole micro-panels, are left to the tiles
+    /// that copy them).
+    fn pack_a<'s>(
+        &self,
+        bs: BlockSizes,
+        abuf: &'s mut pack::Scratch,
+        (ic, mc): (usize, usize),
+        (p0, kc): (usize, usize),
+        from: usize,
+    ) -> &'s mut [f32] {
+        let ap = abuf.get(mc.div_ceil(bs.mr) * bs.mr * kc);
+        if from < mc {
+            let a_depth = self.ta == Transpose::No;
+            let (dst, tiles) = (&mut ap[from * kc..], (ic + from, mc - from));
+            pack_panels(dst, self.a, self.lda, a_depth, tiles, (p0, kc), bs.mr);
+        }
+        ap
     }
 
     /// How loops 2..1 read A for a depth block of `kc` against a panel of B `nc` columns
