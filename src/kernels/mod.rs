@@ -61,6 +61,24 @@ pub(crate) fn threads() -> usize {
     }
 }
 
+/// Threads a kernel of `flops` floating-point operations splits its work over: those of
+/// [`threads`] from [`params::PARALLEL_MIN_FLOPS`] on, else 1.
+///
+/// Smaller problems stay on the caller's thread even when it is one of rayon's workers, where
+/// a split costs less than from outside a pool: there, 128x10x512 NT split from 1 MFLOP ran
+/// 1.09–1.26x the serial call when called back to back (best 10.1 against 13.0 µs), but
+/// 0.64x, 0.60x and 0.57x (medians) with 50 µs, 300 µs and 3 ms of the caller's own work
+/// between calls, when the other worker has gone to sleep and must be woken (A/B within one
+/// process, Zen 4, 2026-11-30).
+pub(crate) fn split_threads(flops: usize) -> usize {
+    let threads = threads();
+    if threads < 2 || flops < params::PARALLEL_MIN_FLOPS {
+        1
+    } else {
+        threads
+    }
+}
+
 /// Whether a matrix operand is used as stored or transposed (cblas semantics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transpose {

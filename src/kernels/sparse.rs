@@ -23,7 +23,7 @@
 
 use super::gemm::kernel::{Isa, Vector, isa};
 use super::gemm::pack::Scratch as Scratch64;
-use super::gemm::params::{PARALLEL_MIN_FLOPS, SPARSE_L1_BLOCK_BYTES, SPARSE_PACK_MIN_ROWS};
+use super::gemm::params::{SPARSE_L1_BLOCK_BYTES, SPARSE_PACK_MIN_ROWS};
 use super::{Activation, SharedOut, check_len, check_matrix};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -673,8 +673,8 @@ fn split<'a>(
 ) {
     let isa = isa();
     let out = SharedOut(out);
-    let threads = crate::kernels::threads();
-    if threads < 2 || len < 2 || dense_flops < PARALLEL_MIN_FLOPS {
+    let threads = crate::kernels::split_threads(dense_flops);
+    if threads < 2 || len < 2 {
         // SAFETY: the wrappers checked every length; the whole output belongs to this call.
         unsafe { dispatch(isa, make(0..len), out.ptr()) };
         return;

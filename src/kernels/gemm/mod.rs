@@ -79,7 +79,7 @@ use kernel::{Isa, Microkernel, Store, StridedKernel};
 use pack::{PACK, pack_panels, transpose};
 use params::{
     BlockSizes, IN_PLACE_A_ALIAS_BYTES, IN_PLACE_A_MAX_COLS, IN_PLACE_A_MAX_DEPTH,
-    IN_PLACE_B_MAX_BYTES, NARROW_N, PARALLEL_MIN_FLOPS, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B,
+    IN_PLACE_B_MAX_BYTES, NARROW_N, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B,
 };
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -159,14 +159,22 @@ impl Gemm<'_> {
         let bs = isa.block_sizes();
         let kern = kernel::microkernel(isa);
         let strided = kernel::strided_kernel(isa);
-        let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
-        if threads < 2 || flops < PARALLEL_MIN_FLOPS {
+        let threads = crate::kernels::split_threads(self.flops());
+        if threads < 2 {
             // SAFETY: forwarded contract.
             unsafe { self.serial(bs, kern, strided) };
             return;
         }
         // SAFETY: forwarded contract.
         unsafe { self.parallel(bs, kern, threads, strided) };
+    }
+
+    /// The floating-point operations of the product, `2·m·n·k` (saturating).
+    pub(super) fn flops(&self) -> usize {
+        2usize
+            .saturating_mul(self.m)
+            .saturating_mul(self.n)
+            .saturating_mul(self.k)
     }
 
     /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
@@ -185,12 +193,8 @@ impl Gemm<'_> {
         ldb: usize,
     ) {
         let m = self.m;
-        let flops = 2usize
-            .saturating_mul(m)
-            .saturating_mul(self.n)
-            .saturating_mul(self.k);
-        let threads = crate::kernels::threads();
-        if threads < 2 || flops < PARALLEL_MIN_FLOPS || m < 2 * unit {
+        let threads = crate::kernels::split_threads(self.flops());
+        if threads < 2 || m < 2 * unit {
             // SAFETY: forwarded contract; all of C.
             unsafe { rows_fn(isa, self, b, ldb, 0..m) };
             return;

@@ -14,7 +14,7 @@
 use super::Gemm;
 use super::kernel::{Isa, Vector};
 use super::pack::{PACK, transpose};
-use super::params::{PARALLEL_MIN_FLOPS, SMALL_K_TILE_ROWS, SMALL_M};
+use super::params::{SMALL_K_TILE_ROWS, SMALL_M};
 use crate::kernels::{SharedOut, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -66,11 +66,10 @@ impl Gemm<'_> {
             bias: None,
             relu: false,
         };
-        let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
-        let threads = crate::kernels::threads();
+        let threads = crate::kernels::split_threads(self.flops());
         // Columns of Cᵀ (rows of C) in blocks of 64 per thread when it pays; each element is
         // computed the same way whatever the split.
-        let per = if threads < 2 || flops < PARALLEL_MIN_FLOPS {
+        let per = if threads < 2 {
             m
         } else {
             m.div_ceil(threads).div_ceil(64) * 64
