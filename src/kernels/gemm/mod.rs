@@ -78,8 +78,8 @@ use super::Transpose;
 use kernel::{Isa, Microkernel, Store, StridedKernel};
 use pack::{PACK, pack_panels, transpose};
 use params::{
-    BlockSizes, IN_PLACE_A_ALIAS_BYTES, IN_PLACE_A_MAX_COLS, IN_PLACE_A_MAX_DEPTH,
-    IN_PLACE_B_MAX_BYTES, NARROW_N, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B,
+    A_PANEL_L1_BYTES, B_PANEL_L1_BYTES, BlockSizes, IN_PLACE_A_ALIAS_BYTES, IN_PLACE_A_MAX_COLS,
+    IN_PLACE_A_MAX_DEPTH, IN_PLACE_B_MAX_BYTES, NARROW_N, SMALL_K, SMALL_M, SMALL_M_PARALLEL_MIN_B,
 };
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -475,25 +475,38 @@ impl Gemm<'_> {
             }
         };
         let in_place = ap.is_null();
-        // LOOP 2: micro-panels of B (NR columns), kept in L1.
-        for jr in (0..nc).step_by(bs.nr) {
-            let b_here = b_in_place.filter(|_| jr + bs.nr <= nc);
-            let (bpanel, bstep) = match b_here {
-                Some(_) => (self.b[p0 * self.ldb + jc + jr..].as_ptr(), self.ldb),
-                None => (bp[jr * kc..].as_ptr(), bs.nr),
-            };
-            let bias = match self.bias {
-                Some(b) if last => b[jc + jr..].as_ptr(),
-                _ => std::ptr::null(),
-            };
-            let st = Store {
-                alpha: self.alpha,
-                beta,
-                bias,
-                relu: self.relu && last,
-            };
-            // LOOP 1: micro-panels of A (MR rows).
-            for ir in (0..mc).step_by(bs.mr) {
+        // LOOP 2 and LOOP 1 over the tiles, a column of them at a time (BLIS's order: B's
+        // micro-panel stays in L1 against every micro-panel of A) or a row at a time (A's
+        // micro-panel stays in L1); one loop body, so that it is compiled once and inline.
+        let rows_outer = self.rows_outer(bs, kc, b_in_place.is_some());
+        let (tiles_down, tiles_across) = (mc.div_ceil(bs.mr), nc.div_ceil(bs.nr));
+        let (outer, inner) = if rows_outer {
+            (tiles_down, tiles_across)
+        } else {
+            (tiles_across, tiles_down)
+        };
+        for o in 0..outer {
+            for q in 0..inner {
+                let (ir, jr) = if rows_outer {
+                    (o * bs.mr, q * bs.nr)
+                } else {
+                    (q * bs.mr, o * bs.nr)
+                };
+                let b_here = b_in_place.filter(|_| jr + bs.nr <= nc);
+                let (bpanel, bstep) = match b_here {
+                    Some(_) => (self.b[p0 * self.ldb + jc + jr..].as_ptr(), self.ldb),
+                    None => (bp[jr * kc..].as_ptr(), bs.nr),
+                };
+                let bias = match self.bias {
+                    Some(b) if last => b[jc + jr..].as_ptr(),
+                    _ => std::ptr::null(),
+                };
+                let st = Store {
+                    alpha: self.alpha,
+                    beta,
+                    bias,
+                    relu: self.relu && last,
+                };
                 let (i, j) = (ic + ir, jc + jr);
                 let (h, w) = (bs.mr.min(ic + mc - i), bs.nr.min(jc + nc - j));
                 // The first micro-panel of B copies each whole micro-panel of A it reads.
@@ -511,11 +524,12 @@ impl Gemm<'_> {
                         ((ap.add(ir * kc), 1, bs.mr), std::ptr::null_mut(), b_here)
                     }
                 };
-                // SAFETY: the packed panels hold kc*MR and kc*NR floats; in place, B's rows
-                // p0.. hold NR floats from column jc + jr, ldb apart, as the panel is whole,
-                // and A's h rows from i hold kc floats from p0; `pa` is this micro-panel's
-                // place in the packed block, read only by later tiles; the tile at (i, j) is
-                // inside C when full, else `edge_tile` bounds it.
+                // SAFETY: the packed panels hold kc*MR and kc*NR floats; in place, B's rows p0..
+                // hold NR floats from column jc + jr, ldb apart, as the panel is whole, and A's h
+                // rows from i hold kc floats from p0; `pa` is this micro-panel's place in the
+                // packed block, read only by later tiles (the first micro-panel of B comes first
+                // in either order below); the tile at (i, j) is inside C when full, else
+                // `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
                     // An edge tile computes its h rows and w columns only.
@@ -537,6 +551,14 @@ impl Gemm<'_> {
                 }
             }
         }
+    }
+
+    /// Whether loops 2..1 take the tiles a row of them at a time (each micro-panel of A
+    /// against every micro-panel of B) rather than a column at a time, for a depth block of
+    /// `kc` with B read in place or packed (see [`A_PANEL_L1_BYTES`]).
+    fn rows_outer(&self, bs: BlockSizes, kc: usize, b_in_place: bool) -> bool {
+        let bytes = |rows: usize| rows * kc * size_of::<f32>();
+        bytes(bs.mr) <= A_PANEL_L1_BYTES && (b_in_place || bytes(bs.nr) > B_PANEL_L1_BYTES)
     }
 }
 

@@ -89,6 +89,23 @@ pub const PORTABLE: BlockSizes = BlockSizes {
 /// With KC 1024, 128x784x512 is one depth block of 1.6 MB by this count, hence 2 MB.
 pub const IN_PLACE_B_MAX_BYTES: usize = 2 << 20;
 
+/// Loops 2..1 take the tiles of a block a row at a time, each micro-panel of A (`MR x kc`
+/// floats) against every micro-panel of B, when A's micro-panel is at most this many bytes
+/// and B's would not stay in L1: read in place (its rows `ldb` apart, which crowd into few
+/// of L1's sets), or packed and larger than [`B_PANEL_L1_BYTES`]. Else a column at a time,
+/// B's micro-panel against every micro-panel of A, as BLIS does (see `Gemm::rows_outer`).
+/// The operand that streams from L2 is then B rather than A, and C is written a row of tiles
+/// at a time. On AVX-512 that is depths up to 512, with B in place or deeper than 256; on
+/// AVX2 (6 x 16 tiles, KC 512) B's micro-panel is never larger, and there the row order ran
+/// 0.966–0.992 (A/B within one process, Zen 4 forced to AVX2, one thread, 2026-11-30:
+/// 784x128x512 TN, 256³, 512³, 128x784x512, 1024³). On AVX-512 it pays together with the
+/// assembly tiles' late fetch of C (see `C_PREFETCH_PASSES` in `kernel/avx512.rs`).
+pub const A_PANEL_L1_BYTES: usize = 24 * 1024;
+
+/// See [`A_PANEL_L1_BYTES`]: L1's data cache on the smallest of the cores in view (32 KB on
+/// Zen 3 and Zen 4).
+pub const B_PANEL_L1_BYTES: usize = 32 * 1024;
+
 /// The AVX-512 path reads A in place, rather than packing its blocks (on one thread, and in
 /// the row blocks of a parallel split, where each thread packed its own rows), when A is not
 /// transposed, the depth block is at most this deep and the panel of B at most

@@ -302,8 +302,9 @@ macro_rules! copy_12 {
 }
 
 /// The k loop of an assembly tile as one template: `{n4}` passes of the four steps and
-/// pointer updates `$four`, then `{n1}` single steps of `$one` (each piece a template
-/// ending in a newline).
+/// pointer updates `$four`, then `{nh}` more that also fetch the tile of C for writing, a
+/// row a pass (from `{pc}`, rows `{lc}` bytes apart), then `{n1}` single steps of `$one`
+/// (each piece a template ending in a newline).
 #[cfg(not(miri))]
 macro_rules! k_loop {
     ([$($four:expr),* $(,)?], [$($one:expr),* $(,)?] $(,)?) => {
@@ -316,6 +317,16 @@ macro_rules! k_loop {
             "dec {n4}\n",
             "jnz 2b\n",
             "3:\n",
+            "test {nh}, {nh}\n",
+            "jz 7f\n",
+            "6:\n",
+            "prefetchw [{pc}]\n",
+            "prefetchw [{pc} + 124]\n",
+            "add {pc}, {lc}\n",
+            $($four,)*
+            "dec {nh}\n",
+            "jnz 6b\n",
+            "7:\n",
             "test {n1}, {n1}\n",
             "jz 5f\n",
             "4:\n",
@@ -335,8 +346,14 @@ macro_rules! k_loop {
 /// by `map`, the conversion stayed an out-of-line call and the whole ran 5–7% slower.
 #[cfg(not(miri))]
 macro_rules! asm_tile_12x32 {
-    ($c:expr, $ldc:expr, $st:expr, [$($template:tt)*], [$($ops:tt)*], [$($opts:tt)*]) => {{
-        super::prefetch_tile::<V16, 12, 2>($c, $ldc);
+    ($kc:expr, $c:expr, $ldc:expr, $st:expr, [$($template:tt)*], [$($ops:tt)*], [$($opts:tt)*]) => {{
+        // The last passes of the k loop fetch C's rows for the stores (see
+        // `C_PREFETCH_PASSES`); a tile too shallow for them fetches C as it starts.
+        let passes = $kc / 4;
+        let fetching = passes.min(C_PREFETCH_PASSES);
+        if fetching < C_PREFETCH_PASSES {
+            super::prefetch_tile::<V16, 12, 2>($c, $ldc);
+        }
         let z = _mm512_setzero_ps();
         let (mut c0_0, mut c0_1) = (z, z);
         let (mut c1_0, mut c1_1) = (z, z);
@@ -353,6 +370,11 @@ macro_rules! asm_tile_12x32 {
         std::arch::asm!(
             $($template)*
             $($ops)*
+            nh = inout(reg) fetching => _,
+            n4 = inout(reg) passes - fetching => _,
+            n1 = inout(reg) $kc % 4 => _,
+            pc = inout(reg) $c => _,
+            lc = in(reg) $ldc * 4,
             b0 = out(zmm_reg) _,
             b1 = out(zmm_reg) _,
             t0 = out(zmm_reg) _,
@@ -437,6 +459,7 @@ unsafe fn full_tile(
     // apart, inside the extents of the contract; it writes only registers.
     unsafe {
         asm_tile_12x32!(
+            kc,
             c,
             ldc,
             st,
@@ -460,8 +483,6 @@ unsafe fn full_tile(
                 b = inout(reg) b => _,
                 s1 = in(reg) bs * 4,
                 s3 = in(reg) bs * 12,
-                n4 = inout(reg) kc / 4 => _,
-                n1 = inout(reg) kc % 4 => _,
             ],
             [nostack, readonly]
         )
@@ -499,6 +520,7 @@ unsafe fn full_tile_rows(
     // it writes only registers.
     unsafe {
         asm_tile_12x32!(
+            kc,
             c,
             ldc,
             st,
@@ -530,8 +552,6 @@ unsafe fn full_tile_rows(
                 b = inout(reg) b => _,
                 s1 = in(reg) bs * 4,
                 s3 = in(reg) bs * 12,
-                n4 = inout(reg) kc / 4 => _,
-                n1 = inout(reg) kc % 4 => _,
             ],
             [nostack, readonly]
         )
@@ -574,6 +594,7 @@ unsafe fn full_tile_copy_a(
     // contract.
     unsafe {
         asm_tile_12x32!(
+            kc,
             c,
             ldc,
             st,
@@ -610,8 +631,6 @@ unsafe fn full_tile_copy_a(
                 b = inout(reg) b => _,
                 s1 = in(reg) bs * 4,
                 s3 = in(reg) bs * 12,
-                n4 = inout(reg) kc / 4 => _,
-                n1 = inout(reg) kc % 4 => _,
                 y = out(ymm_reg) _,
                 x = out(xmm_reg) _,
             ],
@@ -644,6 +663,18 @@ pub(crate) unsafe fn fma_probe(iters: usize) -> f32 {
     unsafe { _mm512_storeu_ps(out.as_mut_ptr(), s) };
     out.iter().sum()
 }
+
+/// The last passes of four steps of an assembly tile's k loop each fetch one row of the
+/// tile's C for writing (`prefetchw`), so that the stores at the end find C in L1, owned.
+/// Before, all twelve rows were fetched as the tile started: in one burst among the first
+/// steps' loads of B from L2, and long before the stores on deep tiles. A/B within one
+/// process against that (Zen 4, one thread, 2026-11-30, median of paired speed ratios):
+/// where the tiles keep BLIS's order, 1024³ 1.017, 2048³ 1.017, 128x784x512 0.992–1.006;
+/// together with the row order of `params::A_PANEL_L1_BYTES`, 784x128x512 TN 1.034–1.071,
+/// 256³ 1.003–1.029, 512³ 1.003–1.030, where either change alone read 0.996–1.011 at those
+/// three. Fetching two rows a pass from the start instead gave TN 1.022–1.024, and
+/// `prefetcht0` rather than `prefetchw` 1.029–1.041.
+const C_PREFETCH_PASSES: usize = 12;
 
 /// Steps ahead of the k loop at which [`full_tile_copy_a`] fetches A.
 const COPY_A_PREFETCH_STEPS: usize = 16;
