@@ -577,6 +577,10 @@ fn sgemm_threads_give_serial_bits() {
         // Split by rows with A and B read in place, nothing shared (AVX-512), with an edge.
         (Transpose::No, Transpose::No, 301, 257, 255),
         (Transpose::No, Transpose::No, 250, 37, 300),
+        // Split by columns with A read in place (AVX-512), B packed by each block: m >= n
+        // with B too large to read in place for all of C, and m < n with B transposed.
+        (Transpose::No, Transpose::No, 520, 500, 600),
+        (Transpose::No, Transpose::Yes, 100, 515, 700),
         // Several depth blocks on each thread, split by rows and by columns.
         (Transpose::No, Transpose::No, 520, 515, 530),
         (Transpose::No, Transpose::Yes, 300, 700, 600),

@@ -127,13 +127,14 @@ fn sgemm_parallel_on_small_shapes() {
         .build()
         .unwrap();
     // By rows (m >= n; B shared, several groups of panels; on AVX-512 with A not transposed,
-    // blocks of rows reading A and B in place) and by columns (A shared), each with two
-    // depth blocks.
+    // blocks of rows reading A and B in place) and by columns (A shared; on AVX-512 with A
+    // not transposed, blocks of columns reading A in place), each with two depth blocks.
     let k = kernels::isa().block_sizes().kc + 4;
     let shapes = [
         (Transpose::No, 40, 36, k),
         (Transpose::Yes, 40, 36, k),
         (Transpose::No, 12, 40, k),
+        (Transpose::Yes, 12, 40, k),
     ];
     for &(ta, m, n, k) in &shapes {
         let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect() };

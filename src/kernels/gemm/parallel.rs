@@ -14,8 +14,8 @@
 //! fall on multiples of MR (rows) or NR (columns) and every depth block is the serial one, so
 //! the result is bit-identical to a serial run.
 //!
-//! Where a block of rows would read both A and B in place, nothing is packed and nothing is
-//! shared: the blocks run the serial loops side by side (`Gemm::rows_in_place`).
+//! Where A is read in place, blocks of rows (when B is read in place too) or of columns run
+//! the serial loops side by side, sharing nothing (`Gemm::serial_blocks`).
 
 use super::kernel::{Microkernel, StridedKernel};
 use super::pack::{PACK, pack_panels};
@@ -129,11 +129,11 @@ impl Gemm<'_> {
         strided: Option<StridedKernel>,
     ) {
         let (m, n, k) = (self.m, self.n, self.k);
-        let by_rows = m >= n;
         // SAFETY: forwarded contract.
-        if by_rows && unsafe { self.rows_in_place(bs, kern, threads, strided) } {
+        if unsafe { self.serial_blocks(bs, kern, threads, strided) } {
             return;
         }
+        let by_rows = m >= n;
         let (len, unit) = if by_rows { (m, bs.mr) } else { (n, bs.nr) };
         // The shared operand's tiles run across the other dimension of C.
         let (s_len, s_width) = if by_rows { (n, bs.nr) } else { (m, bs.mr) };
@@ -202,16 +202,25 @@ impl Gemm<'_> {
         PACK.with_borrow_mut(|(a, b)| *(if by_rows { b } else { a }) = scratch);
     }
 
-    /// All of C in blocks of rows on rayon's threads, each block by the serial loops, when
-    /// they read both A and B in place for a block (see [`Gemm::a_mode`] and
-    /// [`Gemm::pack_b`]): nothing is packed, so nothing is shared and the threads never wait
-    /// on one another, where the shared-operand split packs B once and has every block wait
-    /// for its panels. `IN_PLACE_SPLIT_BLOCKS_PER_THREAD` blocks a thread, cut at multiples of
-    /// MR rows, so every element is computed as on one thread. Returns whether it ran.
+    /// All of C in blocks on rayon's threads, each block by the serial loops, where A is read
+    /// in place (see [`Gemm::a_mode`]); returns whether it ran. Nothing is shared, so the
+    /// threads never wait on one another, where the shared-operand split packs one operand
+    /// once and has every block wait for its panels. `IN_PLACE_SPLIT_BLOCKS_PER_THREAD`
+    /// blocks a thread, cut at multiples of MR rows or NR columns, so every element is
+    /// computed as on one thread.
+    ///
+    /// - Blocks of rows when m >= n and B is read in place for all of C (see
+    ///   [`Gemm::pack_b`]): nothing is packed.
+    /// - Else blocks of columns, each packing its own columns of B (or reading them in
+    ///   place) and reading all of A in place, when that reads A over fewer times than the
+    ///   shared split would read its operand: always when m < n (the shared split would
+    ///   pack A and have more blocks read it), and when m >= n if the column blocks times m
+    ///   is less than the shared split's row blocks times n (each of which reads all of
+    ///   packed B). At 512³, 64 blocks of 12 rows streamed the 1 MB of packed B from L3.
     ///
     /// # Safety
     /// As for [`Gemm::run`]; `strided` is the path's own.
-    unsafe fn rows_in_place(
+    unsafe fn serial_blocks(
         &self,
         bs: BlockSizes,
         kern: Microkernel,
@@ -220,27 +229,53 @@ impl Gemm<'_> {
     ) -> bool {
         let (m, n, k) = (self.m, self.n, self.k);
         let kc = super::depth_step(k, bs);
-        // B's rows counted for all of C, as one thread would read them: every block reads
-        // them in place then.
-        let in_place = matches!(self.a_mode(strided, kc, bs.nc.min(n)), AMode::InPlace(_))
-            && self.b_in_place(bs, kc, strided).is_some();
-        if !in_place {
+        if !matches!(self.a_mode(strided, kc, bs.nc.min(n)), AMode::InPlace(_)) {
             return false;
         }
-        let units = m.div_ceil(bs.mr);
-        let parts = (threads * IN_PLACE_SPLIT_BLOCKS_PER_THREAD).min(units);
-        let range = |t: usize| balanced(t, parts, units, bs.mr, m);
+        let blocks = |len: usize, unit: usize, per_thread: usize| {
+            (threads * per_thread).min(len.div_ceil(unit))
+        };
+        // B's rows counted for all of C, as one thread would read them: every block of rows
+        // reads them in place then.
+        let by_rows = m >= n && self.b_in_place(bs, kc, strided).is_some();
+        if !by_rows && m >= n {
+            let col_blocks = blocks(n, bs.nr, IN_PLACE_SPLIT_BLOCKS_PER_THREAD);
+            let shared_row_blocks = blocks(m, bs.mr, PARALLEL_BLOCKS_PER_THREAD);
+            if m.saturating_mul(col_blocks) >= n.saturating_mul(shared_row_blocks) {
+                return false;
+            }
+        }
+        let (len, unit) = if by_rows { (m, bs.mr) } else { (n, bs.nr) };
+        let units = len.div_ceil(unit);
+        let parts = blocks(len, unit, IN_PLACE_SPLIT_BLOCKS_PER_THREAD);
         (0..parts).into_par_iter().with_max_len(1).for_each(|t| {
-            let rows = range(t);
-            let block = Gemm {
-                m: rows.len(),
-                a: &self.a[rows.start * self.lda..],
-                // SAFETY: row rows.start of C is inside the matrix `run`'s contract promises.
-                c: unsafe { self.c.add(rows.start * self.ldc) },
-                ..*self
+            let r = balanced(t, parts, units, unit, len);
+            // SAFETY (both arms): row r.start, or column r.start, of C is inside the matrix
+            // `run`'s contract promises.
+            let block = if by_rows {
+                Gemm {
+                    m: r.len(),
+                    a: &self.a[r.start * self.lda..],
+                    c: unsafe { self.c.add(r.start * self.ldc) },
+                    ..*self
+                }
+            } else {
+                // Column j of op(B) starts at float j of B's storage when B is not
+                // transposed, at row j when it is.
+                let b0 = match self.tb {
+                    Transpose::No => r.start,
+                    Transpose::Yes => r.start * self.ldb,
+                };
+                Gemm {
+                    n: r.len(),
+                    b: &self.b[b0..],
+                    c: unsafe { self.c.add(r.start) },
+                    bias: self.bias.map(|b| &b[r.start..]),
+                    ..*self
+                }
             };
-            // SAFETY: disjoint row blocks of C; the block's A and C are the rows `rows` of
-            // the problem's, and B and the rest are the problem's own.
+            // SAFETY: disjoint blocks of C; the block's A, B and C are its rows or columns
+            // of the problem's, and the rest is the problem's own.
             unsafe { block.serial(bs, kern, strided) };
         });
         true

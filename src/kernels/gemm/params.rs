@@ -148,15 +148,25 @@ pub const PARALLEL_MIN_FLOPS: usize = if cfg!(miri) { 0 } else { 4_000_000 };
 /// core stalls loses less at the end of each phase.
 pub const PARALLEL_BLOCKS_PER_THREAD: usize = 32;
 
-/// Blocks of rows of C per thread when sgemm splits over rayon's threads with A and B both
-/// read in place (see `Gemm::rows_in_place`), which it does where one thread would read B in
-/// place for all of C (`IN_PLACE_B_MAX_BYTES`). A/B within one process against the shared
-/// packed B (Zen 4, two threads, 2026-11-29): 256³ 1.114–1.139, 384³ 1.099–1.272,
-/// 300x200x100 1.039–1.062. Per thread, at 256³ and 512³: one block 0.909 and 0.799 (a
-/// thread woken late leaves the other idle), two 1.111–1.122 and 1.012–1.038, four
-/// 1.123–1.125 and 1.001–1.014, eight 1.132 and 1.026. With the split allowed up to 4 MB of B
-/// by that count, 448³ read 1.226 but 512³ (3 MB) 1.106, 0.963 and 0.970 in three runs, so
-/// it keeps to the one-thread limit.
+/// Blocks of C per thread when sgemm splits over rayon's threads with A read in place and
+/// nothing shared (see `Gemm::serial_blocks`): blocks of rows where one thread would read B
+/// in place for all of C (`IN_PLACE_B_MAX_BYTES`), else blocks of columns, each packing its
+/// own columns of B, where that reads A over fewer times than the shared split would read
+/// its operand.
+///
+/// Rows, A/B within one process against the shared packed B (Zen 4, two threads,
+/// 2026-11-29): 256³ 1.114–1.139, 384³ 1.099–1.272, 300x200x100 1.039–1.062. Per thread, at
+/// 256³ and 512³: one block 0.909 and 0.799 (a thread woken late leaves the other idle), two
+/// 1.111–1.122 and 1.012–1.038, four 1.123–1.125 and 1.001–1.014, eight 1.132 and 1.026.
+/// With the split allowed up to 4 MB of B by that count, 448³ read 1.226 but 512³ (3 MB)
+/// 1.106, 0.963 and 0.970 in three runs, so it keeps to the one-thread limit.
+///
+/// Columns, against the shared split (2026-11-30, two threads): 512³ 1.012–1.032 by the
+/// median of paired ratios, best call 1208–1223 µs against 1275–1284 (faer 1221–1242);
+/// 128x784x512 (m < n: the shared split packed A) 1.125; 128x784x512 NT 1.077 on best
+/// call; 768³ 1.013. One, two and four blocks a thread at 512³: 1.013–1.051, 1.007–1.018,
+/// 1.022–1.030. Where A is packed (deeper than `IN_PLACE_A_MAX_DEPTH`, as at 1024³), each
+/// block packing all of A lost: 1024³ 0.921.
 pub const IN_PLACE_SPLIT_BLOCKS_PER_THREAD: usize = 4;
 
 /// Micro-panels of the shared packed operand claimed and packed at a time by one thread in a
