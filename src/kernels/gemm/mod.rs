@@ -527,9 +527,9 @@ impl Gemm<'_> {
                 // SAFETY: the packed panels hold kc*MR and kc*NR floats; in place, B's rows p0..
                 // hold NR floats from column jc + jr, ldb apart, as the panel is whole, and A's h
                 // rows from i hold kc floats from p0; `pa` is this micro-panel's place in the
-                // packed block, read only by later tiles (the first micro-panel of B comes first
-                // in either order below); the tile at (i, j) is inside C when full, else
-                // `edge_tile` bounds it.
+                // packed block, read only by later tiles (in either order, the tile against B's
+                // first micro-panel runs before the others of its row); the tile at (i, j) is
+                // inside C when full, else `edge_tile` bounds it.
                 unsafe {
                     let cp = self.c.add(i * self.ldc + j);
                     // An edge tile computes its h rows and w columns only.
