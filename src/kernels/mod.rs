@@ -69,7 +69,10 @@ pub(crate) fn threads() -> usize {
 /// 1.09–1.26x the serial call when called back to back (best 10.1 against 13.0 µs), but
 /// 0.64x, 0.60x and 0.57x (medians) with 50 µs, 300 µs and 3 ms of the caller's own work
 /// between calls, when the other worker has gone to sleep and must be woken (A/B within one
-/// process, Zen 4, 2026-11-30).
+/// process, Zen 4, 2026-11-30). Waking it is the cost: `rayon::spawn` of an empty job took
+/// the caller 0.07 µs with the workers 50 µs idle (still spinning), 12 µs at 300 µs idle and
+/// 25 µs at 3 ms (medians; the job started 0.8, 40 and 96 µs later), more than such a
+/// problem takes on one thread.
 pub(crate) fn split_threads(flops: usize) -> usize {
     let threads = threads();
     if threads < 2 || flops < params::PARALLEL_MIN_FLOPS {
