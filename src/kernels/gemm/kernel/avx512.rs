@@ -341,12 +341,14 @@ macro_rules! k_loop {
 /// A full 12 x 32 tile whose k loop is the assembly `$template` (see [`step_12x32`]) with the
 /// operands `$ops` and `options($opts)`, around the 24 accumulators it names `{c0_0}` to
 /// `{c11_1}` and the registers `{b0}`, `{b1}` (B's vectors) and `{t0}`, `{t1}` (broadcasts);
-/// then stored to `$c` by `store_tile` with `$st`. The accumulators are 24 named variables
+/// then stored to `$c` by `store_tile` with `$st`. The operands every tile shares are named
+/// here: `{b}` (B from `$b`, its steps `$bs` floats apart: `{s1}` and `{s3}` are one and three
+/// steps in bytes) and the k loop's counters and fetch of C (see [`k_loop`]). The accumulators are 24 named variables
 /// rather than an array: taken in and out of the assembly as `[[__m512; 2]; 12]` and wrapped
 /// by `map`, the conversion stayed an out-of-line call and the whole ran 5–7% slower.
 #[cfg(not(miri))]
 macro_rules! asm_tile_12x32 {
-    ($kc:expr, $c:expr, $ldc:expr, $st:expr, [$($template:tt)*], [$($ops:tt)*], [$($opts:tt)*]) => {{
+    ($kc:expr, $b:expr, $bs:expr, $c:expr, $ldc:expr, $st:expr, [$($template:tt)*], [$($ops:tt)*], [$($opts:tt)*]) => {{
         // The last passes of the k loop fetch C's rows for the stores (see
         // `C_PREFETCH_PASSES`); a tile too shallow for them fetches C as it starts.
         let passes = $kc / 4;
@@ -375,6 +377,9 @@ macro_rules! asm_tile_12x32 {
             n1 = inout(reg) $kc % 4 => _,
             pc = inout(reg) $c => _,
             lc = in(reg) $ldc * 4,
+            b = inout(reg) $b => _,
+            s1 = in(reg) $bs * 4,
+            s3 = in(reg) $bs * 12,
             b0 = out(zmm_reg) _,
             b1 = out(zmm_reg) _,
             t0 = out(zmm_reg) _,
@@ -460,6 +465,8 @@ unsafe fn full_tile(
     unsafe {
         asm_tile_12x32!(
             kc,
+            b,
+            bs,
             c,
             ldc,
             st,
@@ -480,9 +487,6 @@ unsafe fn full_tile(
             ),],
             [
                 a = inout(reg) a => _,
-                b = inout(reg) b => _,
-                s1 = in(reg) bs * 4,
-                s3 = in(reg) bs * 12,
             ],
             [nostack, readonly]
         )
@@ -521,6 +525,8 @@ unsafe fn full_tile_rows(
     unsafe {
         asm_tile_12x32!(
             kc,
+            b,
+            bs,
             c,
             ldc,
             st,
@@ -549,9 +555,6 @@ unsafe fn full_tile_rows(
                 a6 = inout(reg) a.wrapping_add(6 * ars) => _,
                 l = in(reg) ars * 4,
                 l3 = in(reg) ars * 12,
-                b = inout(reg) b => _,
-                s1 = in(reg) bs * 4,
-                s3 = in(reg) bs * 12,
             ],
             [nostack, readonly]
         )
@@ -595,6 +598,8 @@ unsafe fn full_tile_copy_a(
     unsafe {
         asm_tile_12x32!(
             kc,
+            b,
+            bs,
             c,
             ldc,
             st,
@@ -628,9 +633,6 @@ unsafe fn full_tile_copy_a(
                 sa = in(reg) acs * 4,
                 sa3 = in(reg) acs * 12,
                 d = inout(reg) pa => _,
-                b = inout(reg) b => _,
-                s1 = in(reg) bs * 4,
-                s3 = in(reg) bs * 12,
                 y = out(ymm_reg) _,
                 x = out(xmm_reg) _,
             ],
