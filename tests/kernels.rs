@@ -18,7 +18,7 @@ fn every_isa() {
     }
     let exe = std::env::current_exe().unwrap();
     // Each other path, with this CPU's 512-bit FMA rate; and AVX-512 with the other rate,
-    // which swaps the narrow path's vectors (see `Isa`'s docs), so both run here.
+    // which swaps the narrow path's vectors (see `zmm_half_rate`), so both run here.
     let rate = |half: bool| if half { "half" } else { "full" };
     let mut runs: Vec<(Isa, &str)> = Isa::supported()
         .into_iter()
@@ -357,8 +357,8 @@ fn sgemm_exact_around_in_place_a_limits() {
 }
 
 /// The narrow path (n <= NARROW_N, A as stored) picks its register tiles from n and from the
-/// size of A: every column count, row counts around its blocks of two, three, six and eight
-/// rows, and an A just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.
+/// size of A: every column count, row counts around its blocks of two, three, four, six and
+/// eight rows, and an A just past `NARROW_STREAM_BYTES`, which switches to blocks of six rows.
 #[test]
 fn sgemm_narrow_every_width_and_blocking() {
     let mut rng = Rng::new(7);

@@ -143,7 +143,7 @@ impl Gemm<'_> {
         }
         if n <= NARROW_N && self.ta == Transpose::No {
             // SAFETY: forwarded contract; the path chosen is supported.
-            unsafe { self.narrow(isa.for_partial_vectors()) };
+            unsafe { self.narrow(isa) };
             return;
         }
         if n <= NARROW_N {

@@ -20,7 +20,7 @@
 //! order.
 
 use super::Gemm;
-use super::kernel::{Isa, Vector};
+use super::kernel::{Isa, Vector, zmm_half_rate};
 use super::pack::{PACK, pack_quads, quad_vectors};
 use super::params::{NARROW_N, NARROW_SPLIT_ROWS, NARROW_STREAM_BYTES};
 use std::ops::Range;
@@ -31,7 +31,7 @@ impl Gemm<'_> {
     /// # Safety
     /// As for [`Gemm::run`].
     pub(super) unsafe fn narrow(&self, isa: Isa) {
-        let lanes = isa.lanes();
+        let lanes = Vectors::choose(isa, self.n).lanes();
         let ldp = lanes / 4 * self.k.next_multiple_of(4);
         // Borrow the packing buffer by value rather than holding the thread-local borrowed
         // across rayon's join, where this thread may run another sgemm's task.
@@ -44,7 +44,119 @@ impl Gemm<'_> {
     }
 }
 
-rows_on_isa!(narrow_rows, rows_body);
+/// The vectors the narrow path runs on, and how many registers its tiles may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vectors {
+    /// Sixteen lanes (AVX-512).
+    Zmm,
+    /// Eight lanes with AVX-512VL's 32 registers, where 512-bit FMAs run at half rate.
+    Ymm32,
+    /// Eight lanes in 16 registers (AVX2).
+    Ymm16,
+    /// Eight lanes of `wide`.
+    Portable,
+}
+
+impl Vectors {
+    /// The narrow path's vectors on `isa`. Its vectors are partly idle, so the AVX-512 path
+    /// runs eight-lane vectors where 512-bit FMAs run at half the rate of 256-bit ones
+    /// ([`zmm_half_rate`]): they then do as much work a cycle and waste fewer lanes (n = 10
+    /// fills five of them exactly, against three sixteen-lane vectors holding twelve
+    /// columns). Both form every sum in the same order, so results do not change. Measured
+    /// on Zen 4, one thread, A/B within one process (2026-11-29), best call eight / sixteen
+    /// lanes, both in tiles for 16 registers: 128x512x10 12.6 / 15.2 µs, 512x64x10
+    /// 7.6 / 9.9 µs, 1000x784x10 159 / 170 µs. The transposed narrow path measured the other
+    /// way (512x64x10 TN: 6.3 µs on AVX-512, 7.0 on AVX2), and the small-m path's order
+    /// flipped with the order of the calls, so those keep sixteen lanes.
+    ///
+    /// With AVX-512VL the eight-lane vectors have 32 registers, which hold wider tiles (4 x 5
+    /// vectors at n = 10, against 2 x 5 in 16). A/B against 3b6ec3a (16 registers) on Zen 4,
+    /// one thread, median of paired speed ratios (2026-11-30): 128x512xn 1.038–1.054 at
+    /// n = 10, 1.03–1.045 at 5 and 6, 1.02–1.035 at 7 and 8, 1.045 at 9, 1.010 at 11, 1.041
+    /// at 12; 512x64x10 1.086; 1000x784x10 1.145 (1.155 on two threads); 4000x784x10, whose
+    /// A streams in the same 6 x 2 tiles either way, 0.995 (1.356 on two threads, where each
+    /// thread's A fits). Rows of one or two vectors (n <= 4) stay in 16 registers: compiled
+    /// with AVX-512VL, even the same tiles ran 0.89–0.90 at n = 4 (cause not found).
+    fn choose(isa: Isa, n: usize) -> Vectors {
+        match isa {
+            Isa::Avx512 if zmm_half_rate() && Isa::Avx2.is_supported() => {
+                if quad_vectors(n, 8) >= 3 && avx512vl() {
+                    Vectors::Ymm32
+                } else {
+                    Vectors::Ymm16
+                }
+            }
+            Isa::Avx512 => Vectors::Zmm,
+            Isa::Avx2 => Vectors::Ymm16,
+            Isa::Portable => Vectors::Portable,
+        }
+    }
+
+    /// Floats a vector holds.
+    fn lanes(self) -> usize {
+        if self == Vectors::Zmm { 16 } else { 8 }
+    }
+}
+
+/// Whether this CPU has AVX-512VL, which gives eight-lane vectors 32 registers.
+fn avx512vl() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Rows `rows` of C on the narrow path's vectors for `isa` ([`Vectors::choose`]), with op(B)
+/// packed for them in `bp`, `ldp`.
+///
+/// # Safety
+/// As for [`rows_body`]; `isa` is supported by this CPU.
+unsafe fn narrow_rows(isa: Isa, g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    use super::kernel::{avx2::V8, avx512::V16};
+    /// # Safety
+    /// AVX-512F is available; as for the body.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn zmm(g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usize>) {
+        // SAFETY: forwarded contract; the features V16 needs are enabled here.
+        unsafe { rows_body::<V16, 16>(g, bp, ldp, rows) }
+    }
+    /// # Safety
+    /// AVX2, FMA and AVX-512VL are available; as for the body.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+    unsafe fn ymm32(g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usize>) {
+        // SAFETY: forwarded contract; V8's features are enabled, and AVX-512VL gives it
+        // 32 registers.
+        unsafe { rows_body::<V8, 32>(g, bp, ldp, rows) }
+    }
+    /// # Safety
+    /// AVX2 and FMA are available; as for the body.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn ymm16(g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usize>) {
+        // SAFETY: forwarded contract; the features V8 needs are enabled here.
+        unsafe { rows_body::<V8, 16>(g, bp, ldp, rows) }
+    }
+    // SAFETY: the caller passes a supported isa, and Vectors::choose checks what else each
+    // choice needs; forwarded contract.
+    unsafe {
+        match Vectors::choose(isa, g.n) {
+            #[cfg(target_arch = "x86_64")]
+            Vectors::Zmm => zmm(g, bp, ldp, rows),
+            #[cfg(target_arch = "x86_64")]
+            Vectors::Ymm32 => ymm32(g, bp, ldp, rows),
+            #[cfg(target_arch = "x86_64")]
+            Vectors::Ymm16 => ymm16(g, bp, ldp, rows),
+            _ => rows_body::<super::kernel::portable::W8, 16>(g, bp, ldp, rows),
+        }
+    }
+}
 
 /// Room for one block's lane sums: the most vectors a row takes ([`quad_vectors`] of
 /// `NARROW_N` columns on eight lanes) times the most rows a block has.
@@ -53,10 +165,11 @@ const BLOCK: usize = quad_vectors(NARROW_N, 8) * 8;
 /// Blocks of rows, each by every packed vector of op(B) (`bp`, `ldp`: see [`pack_quads`]), in
 /// register tiles of `H` rows by at most `W` vectors:
 /// - while the rows of A this call reads stay well inside L3 ([`NARROW_STREAM_BYTES`]), one
-///   tile a block covering all of C's columns, with as many rows as sixteen vector
-///   registers allow: 8 x 1, 6 x 2, 3 x 3, 3 x 4, 2 x 5, 2 x 6 vectors (with A held in
-///   registers when it has the fewer rows, else B; AVX-512, with 32 registers, uses the
-///   same shapes);
+///   tile a block covering all of C's columns, with as many rows as `REGS` vector registers
+///   allow (A held in registers when it has the fewer rows, else B): for 16, 8 x 1, 6 x 2,
+///   3 x 3, 3 x 4, 2 x 5, 2 x 6 vectors; for 32, 6 x 3, 4 x 4, 4 x 5, 4 x 6 from three
+///   vectors on (sixteen-lane vectors, which have 32 registers too, keep the shapes for 16:
+///   with the wider ones they measured level on Zen 4 at full rate);
 /// - beyond that, blocks of six rows in tiles of 6 x 2 vectors, so that six rows of A stream
 ///   from memory at once, which keeps more misses in flight.
 ///
@@ -64,7 +177,12 @@ const BLOCK: usize = quad_vectors(NARROW_N, 8) * 8;
 /// As for [`Gemm::run`]; rows `rows` of C belong to this call alone; `bp` is op(B) packed by
 /// [`pack_quads`] for `V::LANES`; `V`'s instructions are supported.
 #[inline(always)]
-unsafe fn rows_body<V: Vector>(g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usize>) {
+unsafe fn rows_body<V: Vector, const REGS: usize>(
+    g: &Gemm,
+    bp: &[f32],
+    ldp: usize,
+    rows: Range<usize>,
+) {
     let a_bytes = rows.len() * g.k * size_of::<f32>();
     let nv = quad_vectors(g.n, V::LANES);
     // SAFETY: forwarded contract.
@@ -75,6 +193,15 @@ unsafe fn rows_body<V: Vector>(g: &Gemm, bp: &[f32], ldp: usize, rows: Range<usi
                 4 => blocks::<V, 6, 2, 4>(g, bp, ldp, rows),
                 5 => blocks::<V, 6, 2, 5>(g, bp, ldp, rows),
                 _ => blocks::<V, 6, 2, 6>(g, bp, ldp, rows),
+            }
+        } else if REGS >= 32 {
+            match nv {
+                1 => blocks::<V, 8, 1, 1>(g, bp, ldp, rows),
+                2 => blocks::<V, 6, 2, 2>(g, bp, ldp, rows),
+                3 => blocks::<V, 6, 3, 3>(g, bp, ldp, rows),
+                4 => blocks::<V, 4, 4, 4>(g, bp, ldp, rows),
+                5 => blocks::<V, 4, 5, 5>(g, bp, ldp, rows),
+                _ => blocks::<V, 4, 6, 6>(g, bp, ldp, rows),
             }
         } else {
             match nv {

@@ -193,7 +193,7 @@ pub const SMALL_M_PARALLEL_MIN_B: usize = 1 << 16;
 pub const NARROW_N: usize = 12;
 
 /// Rows of C the narrow path's split over threads cuts at multiples of: every height of its
-/// blocks (8, 6, 3, 2) divides it.
+/// blocks (8, 6, 4, 3, 2) divides it.
 pub const NARROW_SPLIT_ROWS: usize = 24;
 
 /// Above this many bytes of A per thread, the narrow path reads A in blocks of six rows with

@@ -65,32 +65,6 @@ impl Isa {
             .collect()
     }
 
-    /// Floats in one of this path's vectors.
-    pub(crate) fn lanes(self) -> usize {
-        match self {
-            Isa::Avx512 => 16,
-            Isa::Avx2 | Isa::Portable => 8,
-        }
-    }
-
-    /// The path for the narrow kernels (`n <= NARROW_N` with A not transposed), whose vectors
-    /// are partly idle: AVX-512 gives way to AVX2 where 512-bit FMAs run at half the rate of
-    /// 256-bit ones ([`zmm_half_rate`]), as eight-lane vectors then do as much work a cycle
-    /// and waste fewer lanes (n = 10 fills five of them exactly, against three sixteen-lane
-    /// vectors holding twelve columns). Both paths form every sum in the same order, so
-    /// results do not change. Measured on Zen 4, one thread, A/B within one process
-    /// (2026-11-29), best call AVX2 / AVX-512: 128x512x10 12.6 / 15.2 µs, 512x64x10
-    /// 7.6 / 9.9 µs, 1000x784x10 159 / 170 µs. The transposed narrow path measured the other
-    /// way (512x64x10 TN: 6.3 µs on AVX-512, 7.0 on AVX2), and the small-m path's order
-    /// flipped with the order of the calls, so those keep AVX-512.
-    pub(crate) fn for_partial_vectors(self) -> Isa {
-        if self == Isa::Avx512 && zmm_half_rate() && Isa::Avx2.is_supported() {
-            Isa::Avx2
-        } else {
-            self
-        }
-    }
-
     /// Block sizes of this path's sgemm.
     pub fn block_sizes(self) -> BlockSizes {
         match self {
@@ -126,7 +100,9 @@ pub const ZMM_RATE_ENV: &str = "MATHBLOCKS_ZMM_RATE";
 /// (it splits each into two 256-bit halves; Intel's AVX-512 cores issue two of either a
 /// cycle). Read once from CPUID: an AMD CPU of family 19h with AVX-512F, which is Zen 4 (Zen 3,
 /// the same family, has no AVX-512; Zen 5, family 1Ah, has full-width units). `MATHBLOCKS_ZMM_RATE`
-/// (`half` or `full`) overrides it; other values are ignored. Cached for the process.
+/// (`half` or `full`) overrides it; other values are ignored. Cached for the process. Where it
+/// holds, the AVX-512 path's narrow kernels (n <= `NARROW_N`, A as stored) run eight-lane
+/// vectors, in AVX-512VL's 32 registers from five columns on.
 pub fn zmm_half_rate() -> bool {
     static HALF: OnceLock<bool> = OnceLock::new();
     *HALF.get_or_init(|| match std::env::var(ZMM_RATE_ENV).as_deref() {
