@@ -6,7 +6,8 @@
 
 /// Defines `$name(isa, g, b, ldb, rows)`: rows `rows` of C by `$body::<V>(g, b, ldb, rows)`
 /// compiled for the chosen path (a `#[target_feature]` build per x86 path, `wide`
-/// elsewhere); the narrow and small-depth paths share this shape.
+/// elsewhere); the small-depth and small-m paths share this shape (the narrow path, with a
+/// third build, writes its own: `narrow.rs`).
 ///
 /// The generated function's contract (`# Safety`): as for `$body`, and `isa` is supported by
 /// this CPU.
@@ -64,7 +65,8 @@ macro_rules! rows_on_isa {
     };
 }
 
-/// A row loop of `rows_on_isa!`: rows `rows` of C on `isa`, with op(B) given as `b`, `ldb`.
+/// A row loop (of `rows_on_isa!`, or the narrow path's): rows `rows` of C on `isa`, with op(B)
+/// given as `b`, `ldb`.
 type RowsFn = unsafe fn(Isa, &Gemm, &[f32], usize, Range<usize>);
 
 pub(crate) mod kernel;
@@ -177,7 +179,7 @@ impl Gemm<'_> {
             .saturating_mul(self.k)
     }
 
-    /// Runs `rows_fn`, a row loop defined by `rows_on_isa!`, over all of C: on rayon's threads
+    /// Runs `rows_fn`, a row loop ([`RowsFn`]), over all of C: on rayon's threads
     /// in blocks of a multiple of `unit` rows when the work pays for it, else on this one.
     /// Each element is computed the same way whatever the split, so results do not depend on
     /// the thread count.

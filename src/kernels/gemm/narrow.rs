@@ -194,10 +194,8 @@ unsafe fn rows_body<V: Vector, const REGS: usize>(
                 5 => blocks::<V, 6, 2, 5>(g, bp, ldp, rows),
                 _ => blocks::<V, 6, 2, 6>(g, bp, ldp, rows),
             }
-        } else if REGS >= 32 {
+        } else if REGS >= 32 && nv > 2 {
             match nv {
-                1 => blocks::<V, 8, 1, 1>(g, bp, ldp, rows),
-                2 => blocks::<V, 6, 2, 2>(g, bp, ldp, rows),
                 3 => blocks::<V, 6, 3, 3>(g, bp, ldp, rows),
                 4 => blocks::<V, 4, 4, 4>(g, bp, ldp, rows),
                 5 => blocks::<V, 4, 5, 5>(g, bp, ldp, rows),
