@@ -343,9 +343,10 @@ macro_rules! k_loop {
 /// `{c11_1}` and the registers `{b0}`, `{b1}` (B's vectors) and `{t0}`, `{t1}` (broadcasts);
 /// then stored to `$c` by `store_tile` with `$st`. The operands every tile shares are named
 /// here: `{b}` (B from `$b`, its steps `$bs` floats apart: `{s1}` and `{s3}` are one and three
-/// steps in bytes) and the k loop's counters and fetch of C (see [`k_loop`]). The accumulators are 24 named variables
-/// rather than an array: taken in and out of the assembly as `[[__m512; 2]; 12]` and wrapped
-/// by `map`, the conversion stayed an out-of-line call and the whole ran 5–7% slower.
+/// steps in bytes) and the k loop's counters and fetch of C (see [`k_loop`]). The
+/// accumulators are 24 named variables rather than an array: taken in and out of the assembly
+/// as `[[__m512; 2]; 12]` and wrapped by `map`, the conversion stayed an out-of-line call and
+/// the whole ran 5–7% slower.
 #[cfg(not(miri))]
 macro_rules! asm_tile_12x32 {
     ($kc:expr, $b:expr, $bs:expr, $c:expr, $ldc:expr, $st:expr, [$($template:tt)*], [$($ops:tt)*], [$($opts:tt)*]) => {{
